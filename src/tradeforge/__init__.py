@@ -1,0 +1,3 @@
+"""tradeforge: research, test and trade strategies with one deterministic engine."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The pure, deterministic domain: no I/O, no wall clock, no pandas."""

@@ -1,0 +1,211 @@
+"""pandas <-> BarSeries: find the columns, turn times into int64 ns UTC and cells into float64, validate."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tradeforge.core.bars import COLUMNS, BarSeries
+from tradeforge.core.errors import DataError
+from tradeforge.data.timeframes import infer_timeframe, timeframe_ns
+
+TIME_COLUMNS = ("timestamp", "datetime", "date", "time")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+_SECONDS_BELOW = 1e11  # epoch magnitudes: seconds < 1e11 (year 5138) <= ms < 1e14 <= us < 1e17 <= ns
+_MS_BELOW = 1e14
+_US_BELOW = 1e17
+_ROW = re.compile(r"\brow (\d+)\b")
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where the bars come from, for messages: a file path or 'DataFrame'; first_line maps rows to lines."""
+
+    source: str
+    first_line: int | None = None
+
+    def row(self, i: int) -> str:
+        return f"row {i} (line {i + self.first_line})" if self.first_line is not None else f"row {i}"
+
+    def with_lines(self, message: str) -> str:
+        """'... at row 5 (...)' -> '... at row 5 (line 7) (...)' when rows map to file lines."""
+        if self.first_line is None:
+            return message
+        return _ROW.sub(lambda match: self.row(int(match.group(1))), message)
+
+
+def frame_to_series(df: pd.DataFrame, symbol: str, timeframe: str | int | None = None) -> BarSeries:
+    """A DataFrame of bars -> a validated BarSeries.
+
+    The time is a DatetimeIndex or a column named timestamp, datetime, date or time; open, high, low and close
+    are required, volume is optional (zeros); names are matched case-insensitively and other columns are
+    ignored. Times may be datetimes, ISO 8601 strings or epoch integers (see ``read_bars``); naive times are
+    taken as UTC. ``timeframe`` ('5m', '1d', '1mo' or ns) is inferred from the timestamps when None.
+    """
+    return convert_frame(df, symbol, timeframe, Origin("DataFrame"))
+
+
+def series_to_frame(series: BarSeries) -> pd.DataFrame:
+    """BarSeries -> DataFrame with a tz-aware UTC DatetimeIndex named 'timestamp' and float64 columns
+    open, high, low, close, volume (copies of the arrays)."""
+    index = pd.DatetimeIndex(np.array(series.ts, dtype="datetime64[ns]"), name="timestamp").tz_localize("UTC")
+    data = {col: np.array(getattr(series, col), dtype=np.float64) for col in COLUMNS}
+    return pd.DataFrame(data, index=index)
+
+
+def convert_frame(df: pd.DataFrame, symbol: str, timeframe: str | int | None, origin: Origin) -> BarSeries:
+    """The shared conversion behind frame_to_series and read_bars; messages start with origin.source."""
+    frame = _time_index_as_column(df)
+    names = _column_map(frame, origin)
+    time_name = _time_column(names, origin)
+    raw_time = frame[names[time_name]]
+    ts = _to_ns(raw_time, time_name, origin)
+    prices = {col: _to_float(frame[names[col]], col, raw_time, origin) for col in PRICE_COLUMNS}
+    volume = _to_float(frame[names["volume"]], "volume", raw_time, origin) if "volume" in names else None
+    tf_ns = timeframe_ns(timeframe) if timeframe is not None else 1
+    try:
+        series = BarSeries.from_arrays(
+            symbol, tf_ns, ts, prices["open"], prices["high"], prices["low"], prices["close"], volume
+        )
+    except DataError as exc:
+        raise DataError(f"{origin.source}: {origin.with_lines(str(exc))}") from exc
+    if timeframe is None:
+        series = replace(series, timeframe=timeframe_ns(infer_timeframe(series.ts, source=origin.source)))
+    return series
+
+
+def _time_index_as_column(df: pd.DataFrame) -> pd.DataFrame:
+    index = df.index
+    named_time = isinstance(index.name, str) and index.name.strip().lower() in TIME_COLUMNS
+    if isinstance(index, pd.DatetimeIndex) or named_time:
+        return df.reset_index(names=index.name if named_time else "timestamp")
+    return df
+
+
+def _column_map(frame: pd.DataFrame, origin: Origin) -> dict[str, object]:
+    names: dict[str, object] = {}
+    for original in frame.columns:
+        key = str(original).strip().lower()
+        if key in names:
+            raise DataError(
+                f"{origin.source}: columns {names[key]!r} and {original!r} both read as {key!r}; "
+                "keep only one of them"
+            )
+        names[key] = original
+    return names
+
+
+def _time_column(names: dict[str, object], origin: Origin) -> str:
+    found_times = [name for name in TIME_COLUMNS if name in names]
+    missing = [col for col in PRICE_COLUMNS if col not in names]
+    if not found_times or missing:
+        what = ([] if found_times else ["a time column (timestamp, datetime, date or time)"]) + missing
+        found = ", ".join(str(c) for c in names.values()) or "no columns"
+        raise DataError(
+            f"{origin.source}: missing column(s): {', '.join(what)}. Found: {found}. Needed: a time "
+            "column (timestamp/date/datetime/time, or a DatetimeIndex) and open, high, low, close (volume "
+            "optional); names are case-insensitive, rename the columns to match"
+        )
+    if len(found_times) > 1:
+        raise DataError(
+            f"{origin.source}: several time columns ({', '.join(found_times)}); keep one, or combine "
+            "date and time into a single 'timestamp' column"
+        )
+    return found_times[0]
+
+
+def _first_missing(values: pd.Series, name: str, origin: Origin) -> None:
+    missing = np.flatnonzero(values.isna().to_numpy())
+    if missing.size:
+        raise DataError(
+            f"{origin.source}: {name} is empty at {origin.row(int(missing[0]))}; every bar needs a time, "
+            "fill it in or drop the row"
+        )
+
+
+def _to_ns(values: pd.Series, name: str, origin: Origin) -> npt.NDArray[np.int64]:
+    """Times -> int64 ns UTC: datetimes (naive = UTC), epoch numbers (unit by magnitude), ISO strings."""
+    _first_missing(values, name, origin)
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values.dtype):
+        return _datetimes_to_ns(pd.DatetimeIndex(values), name, origin)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        raise DataError(f"{origin.source}: {name} holds true/false values; it must hold times")
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return _epoch_to_ns(values.to_numpy(), name, origin)
+    numbers = pd.to_numeric(values, errors="coerce")
+    if not numbers.isna().any():
+        return _epoch_to_ns(numbers.to_numpy(), name, origin)
+    parsed = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"{origin.source}: cannot read {name} {values.iloc[i]!r} at {origin.row(i)}; write ISO 8601 "
+            "(2024-01-31T23:59:00Z) or epoch seconds/milliseconds/nanoseconds, the same way in every row"
+        )
+    return _datetimes_to_ns(pd.DatetimeIndex(parsed), name, origin)
+
+
+def _datetimes_to_ns(index: pd.DatetimeIndex, name: str, origin: Origin) -> npt.NDArray[np.int64]:
+    utc = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    try:
+        return np.asarray(utc.as_unit("ns").asi8, dtype=np.int64)
+    except pd.errors.OutOfBoundsDatetime as exc:
+        raise DataError(
+            f"{origin.source}: {name} values must lie between the years 1678 and 2261 ({exc})"
+        ) from exc
+
+
+def _epoch_to_ns(numbers: npt.NDArray[np.generic], name: str, origin: Origin) -> npt.NDArray[np.int64]:
+    values = np.asarray(numbers)
+    if values.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    as_float = values.astype(np.float64)
+    nonfinite = np.flatnonzero(~np.isfinite(as_float))
+    if nonfinite.size:
+        raise DataError(f"{origin.source}: {name} is not a finite number at {origin.row(int(nonfinite[0]))}")
+    biggest = float(np.abs(as_float).max())
+    if biggest < _SECONDS_BELOW:
+        unit = 1_000_000_000
+    elif biggest < _MS_BELOW:
+        unit = 1_000_000
+    elif biggest < _US_BELOW:
+        unit = 1_000
+    else:
+        unit = 1
+    if biggest * unit >= _INT64_MAX:
+        raise DataError(
+            f"{origin.source}: {name} epoch value {biggest:.0f} is past the year 2261; "
+            "use epoch seconds, milliseconds or nanoseconds"
+        )
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int64) * np.int64(unit)
+    if np.all(as_float == np.floor(as_float)):
+        return as_float.astype(np.int64) * np.int64(unit)
+    # fractional epochs keep float precision only (about a microsecond for epoch seconds)
+    return np.round(as_float * unit).astype(np.int64)
+
+
+def _to_float(values: pd.Series, name: str, times: pd.Series, origin: Origin) -> npt.NDArray[np.float64]:
+    """Cells -> float64 with Python's correctly rounded parsing; empty cells become NaN (validate reports
+    them); the first cell that is not a number raises DataError naming row, time and column."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    cells = values.to_numpy(dtype=object, na_value=np.nan)
+    try:
+        return np.asarray(cells, dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        for i, cell in enumerate(cells):
+            try:
+                float(cell)
+            except (ValueError, TypeError):
+                raise DataError(
+                    f"{origin.source}: column {name} holds {cell!r} at {origin.row(i)} "
+                    f"(time {times.iloc[i]}), which is not a number; fix or remove that cell"
+                ) from exc
+        raise DataError(f"{origin.source}: column {name} cannot be read as numbers: {exc}") from exc

@@ -1,0 +1,154 @@
+"""run_backtest: wire engine, simulated broker and feed; run in batch or bar-by-bar replay; build a Result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tradeforge.core.bars import BarSeries
+from tradeforge.core.engine import Engine
+from tradeforge.core.equity import on_grid, rebuild
+from tradeforge.core.errors import ConfigError
+from tradeforge.core.fees import FeeModel, make_fee_model
+from tradeforge.core.fills import FillModel
+from tradeforge.core.portfolio import Portfolio
+from tradeforge.core.risk import RiskEngine, RiskLimits
+from tradeforge.core.strategy import Strategy
+from tradeforge.core.types import FillTiming, Instrument, PositionMode
+from tradeforge.metrics import compute_stats
+from tradeforge.sim.broker import SimulatedBroker
+from tradeforge.sim.feed import HistoricalFeed, SimulatedClock
+from tradeforge.sim.result import Result, StrategyResult
+
+DataArg = BarSeries | Sequence[BarSeries] | Mapping[str, BarSeries]
+StrategyArg = Strategy | type[Strategy] | Sequence[Strategy | type[Strategy]]
+
+
+def _series_list(data: DataArg) -> list[BarSeries]:
+    if isinstance(data, BarSeries):
+        return [data]
+    if isinstance(data, Mapping):
+        return list(data.values())
+    if isinstance(data, Sequence) and all(isinstance(s, BarSeries) for s in data):
+        return list(data)
+    raise ConfigError(
+        "data must be a BarSeries, a list of them or a dict symbol -> BarSeries "
+        "(load one with tradeforge.data.load_sample('GOOG') or read_bars('file.csv'))"
+    )
+
+
+def _strategy_list(strategies: StrategyArg) -> list[Strategy]:
+    items = strategies if isinstance(strategies, Sequence) else [strategies]
+    out: list[Strategy] = []
+    for item in items:
+        if isinstance(item, type) and issubclass(item, Strategy):
+            out.append(item())
+        elif isinstance(item, Strategy):
+            out.append(item)
+        else:
+            raise ConfigError(f"{item!r} is not a Strategy subclass or instance")
+    if not out:
+        raise ConfigError("no strategy given")
+    return out
+
+
+def run_backtest(
+    strategies: StrategyArg,
+    data: DataArg,
+    *,
+    cash: float = 10_000.0,
+    commission: float | tuple[float, float] | FeeModel | Callable[[float, float], float] = 0.0,
+    slippage: float = 0.0,
+    spread: float = 0.0,
+    fill_timing: FillTiming | str = FillTiming.NEXT_OPEN,
+    max_volume_fraction: float | None = None,
+    position_mode: PositionMode | str = PositionMode.NETTING,
+    leverage: float = 1.0,
+    risk: RiskLimits | None = None,
+    instruments: Mapping[str, Instrument] | None = None,
+    symbols: Mapping[str, Sequence[str]] | None = None,
+    capital: Mapping[str, float] | None = None,
+    replay: bool = False,
+    finalize: Callable[[Engine], None] | None = None,
+) -> Result:
+    """Backtest one or several strategies on one or several symbols in one account.
+
+    commission: rate (0.002 = 0.2% of value per fill), (fixed, rate), a FeeModel or f(qty, price).
+    fill_timing: "next_open" (default) or "close" for market orders. replay=True pushes bars one at a time
+    through the streaming path that paper and live trading use (slower; gives identical results).
+    symbols: strategy name -> the symbols it trades (default: all). capital: strategy name -> its capital
+    (default: cash split equally).
+    """
+    series = _series_list(data)
+    strats = _strategy_list(strategies)
+    try:
+        timing = FillTiming(fill_timing) if isinstance(fill_timing, str) else fill_timing
+        mode = PositionMode(position_mode) if isinstance(position_mode, str) else position_mode
+    except ValueError as exc:
+        raise ConfigError(f"{exc}: fill_timing is next_open or close; position_mode netting or hedging") from exc
+    insts = {s.symbol: Instrument(s.symbol) for s in series}
+    for sym, inst in (instruments or {}).items():
+        insts[sym] = inst
+    feed = HistoricalFeed(series)
+    portfolio = Portfolio(float(cash), insts, mode=mode, leverage=leverage)
+    broker = SimulatedBroker(
+        FillModel(timing, slippage, spread, max_volume_fraction), make_fee_model(commission)
+    )
+    engine = Engine(portfolio, broker, RiskEngine(risk))
+    for s in series:
+        arrays = None if replay else {
+            "ts": s.ts, "open": s.open, "high": s.high, "low": s.low, "close": s.close, "volume": s.volume,
+        }
+        engine.add_stream(s.symbol, s.timeframe, arrays)
+    shares = dict(capital or {})
+    default_share = float(cash) / len(strats)
+    for strat in strats:
+        engine.add_strategy(strat, (symbols or {}).get(strat.name), shares.get(strat.name, default_share))
+    if replay:
+        clock = SimulatedClock()
+        for bar in feed.bars():
+            clock.advance_to(bar.ts)
+            engine.push_bar(bar)
+        engine.flush()
+    else:
+        engine.run_batch(feed.step_ts, feed.bar_index)
+    if finalize is not None:
+        finalize(engine)
+    engine.stop()
+    return build_result(engine, series, feed.step_ts)
+
+
+def build_result(engine: Engine, series: list[BarSeries], step_ts: np.ndarray) -> Result:
+    portfolio = engine.portfolio
+    n = int(step_ts.shape[0])
+    closes = {}
+    for s in series:
+        bar_steps = np.asarray(engine.bar_steps[s.symbol], dtype=np.int64)
+        closes[s.symbol] = on_grid(n, bar_steps, s.close)
+    mult = {sym: inst.multiplier for sym, inst in portfolio.instruments.items()}
+    equity, cash = rebuild(n, portfolio.initial_cash, portfolio.ledger_step, portfolio.ledger_cash,
+                           portfolio.ledger_symbol, portfolio.ledger_qty, closes, mult)
+    trades = portfolio.all_trades()
+    benchmark = closes[series[0].symbol]
+    stats = compute_stats(equity, step_ts, trades, benchmark_close=benchmark,
+                          fees_paid=portfolio.fees, turnover=portfolio.turnover)
+    per: dict[str, StrategyResult] = {}
+    for name, book in portfolio.books.items():
+        rows = [k for k, b in enumerate(portfolio.ledger_book) if b == name]
+        b_equity, _ = rebuild(
+            n, book.capital, [portfolio.ledger_step[k] for k in rows], [portfolio.ledger_book_cash[k] for k in rows],
+            [portfolio.ledger_symbol[k] for k in rows], [portfolio.ledger_book_qty[k] for k in rows], closes, mult,
+        )
+        b_trades = [t for t in trades if t.strategy == name]
+        b_stats = stats if len(portfolio.books) == 1 else compute_stats(
+            b_equity, step_ts, b_trades, benchmark_close=benchmark, fees_paid=book.fees, turnover=book.turnover)
+        strategy = next(s for s in engine.strategies if s.name == name)
+        per[name] = StrategyResult(name, dict(strategy.params), book.capital, b_equity, b_stats)
+    return Result(
+        orders=list(engine.orders), fills=list(engine.fills), trades=trades, timestamps=step_ts,
+        equity=equity, cash=cash, bars={s.symbol: s for s in series}, stats=stats,
+        initial_cash=portfolio.initial_cash, strategies=per, fees_paid=portfolio.fees,
+        turnover=portfolio.turnover,
+    )

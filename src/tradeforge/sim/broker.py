@@ -1,0 +1,194 @@
+"""SimulatedBroker: matches working orders against bars with the core fill model. Backtest and paper use it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tradeforge.core.clock import NS_PER_DAY, floor_ns
+from tradeforge.core.errors import ConfigError
+from tradeforge.core.fees import FeeModel, PercentFee
+from tradeforge.core.fills import FillModel, match_bar, update_trailing
+from tradeforge.core.orders import Order
+from tradeforge.core.series import Stream
+from tradeforge.core.types import FillTiming, Liquidity, OrderStatus, OrderType, PositionMode, TimeInForce
+
+if TYPE_CHECKING:
+    from tradeforge.core.engine import Engine
+
+_REASON_BY_ROLE = {"stop_loss": "stop_loss", "take_profit": "take_profit", "kill_switch": "kill_switch",
+                   "exit": "exit"}
+
+
+class SimulatedBroker:
+    def __init__(self, fill_model: FillModel | None = None, fees: FeeModel | None = None) -> None:
+        self.fill_model = fill_model or FillModel()
+        self.fees: FeeModel = fees or PercentFee(0.0)
+        self.working: list[Order] = []
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise ConfigError("the simulated broker is not bound to an engine")
+        return self._engine
+
+    def bind(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # ------------------------------------------------------------- orders in
+    def submit(self, order: Order) -> None:
+        engine = self.engine
+        engine.order_status(order, OrderStatus.ACCEPTED)
+        if (
+            order.type is OrderType.MARKET
+            and self.fill_model.timing is FillTiming.CLOSE
+            and order.role not in ("stop_loss", "take_profit")
+        ):
+            stream = engine.base[order.symbol]
+            i = stream.n - 1
+            price = float(stream.column("close")[i])
+            self._execute(order, stream, i, price, Liquidity.TAKER)
+            if order.is_open and order.tif is TimeInForce.IOC:
+                engine.order_status(order, OrderStatus.EXPIRED, "IOC: not filled at once")
+        if order.is_open:
+            self.working.append(order)
+
+    def cancel(self, order: Order, reason: str) -> None:
+        if order in self.working:
+            self.working.remove(order)
+        if order.is_open:
+            self.engine.order_status(order, OrderStatus.CANCELLED, reason)
+
+    # -------------------------------------------------------------- bars in
+    def on_bar(self, stream: Stream, i: int) -> None:
+        symbol = stream.symbol
+        col = stream.column
+        ts = int(col("ts")[i])
+        o = float(col("open")[i])
+        h = float(col("high")[i])
+        low = float(col("low")[i])
+        opened_here: dict[int, float] = {}  # entry order id -> fill price, for same-bar attached exits
+        for order in [w for w in self.working if w.symbol == symbol]:
+            if not order.is_open:
+                continue
+            if self._expired(order, ts):
+                continue
+            self._match(order, stream, i, o, h, low, opened_here)
+            if order.is_open and order.tif is TimeInForce.IOC:
+                self._drop(order, OrderStatus.EXPIRED, "IOC: not filled on the first bar")
+        # exits attached to entries that filled on this very bar
+        for order in [w for w in self.working if w.parent_id in opened_here and w.created_bar == self.engine.step]:
+            if not order.is_open:
+                continue
+            entry_price = opened_here[order.parent_id]  # type: ignore[index]
+            at_open = entry_price == o
+            if not at_open and order.role == "take_profit":
+                continue  # after an intrabar entry only the stop-loss is assumed reachable (pessimistic)
+            self._match(order, stream, i, o if at_open else entry_price, h, low, None)
+
+    def after_bar(self, stream: Stream, i: int) -> None:
+        h = float(stream.column("high")[i])
+        low = float(stream.column("low")[i])
+        for order in self.working:
+            if order.type is OrderType.TRAILING_STOP and order.symbol == stream.symbol:
+                update_trailing(order, h, low)
+
+    # ------------------------------------------------------------- matching
+    def _expired(self, order: Order, ts: int) -> bool:
+        if order.tif is TimeInForce.GTT and order.expire_at is not None and ts >= order.expire_at:
+            self._drop(order, OrderStatus.EXPIRED, "good-till-time reached")
+            return True
+        if order.tif is TimeInForce.DAY and floor_ns(ts, NS_PER_DAY) > floor_ns(order.created_ts, NS_PER_DAY):
+            self._drop(order, OrderStatus.EXPIRED, "day order: the day ended")
+            return True
+        return False
+
+    def _match(
+        self, order: Order, stream: Stream, i: int, o: float, h: float, low: float,
+        opened_here: dict[int, float] | None,
+    ) -> None:
+        sibling = self._sibling(order)
+        hit = match_bar(order, o, h, low)
+        if sibling is not None:
+            other = match_bar(sibling, o, h, low)
+            if other is not None and (hit is None or self._first(sibling, other[0], order, hit[0], o)):
+                order, hit = sibling, other
+        if hit is None:
+            return
+        price, liquidity = hit
+        self._execute(order, stream, i, price, liquidity)
+        if opened_here is not None and order.filled_qty > 0 and (order.sl is not None or order.tp is not None):
+            opened_here[order.id] = order.avg_fill_price
+
+    def _sibling(self, order: Order) -> Order | None:
+        if order.oco_id is None:
+            return None
+        sib = self.engine.open.get(order.oco_id)
+        return sib if sib is not None and sib.is_open else None
+
+    @staticmethod
+    def _first(a: Order, a_price: float, b: Order, b_price: float, o: float) -> bool:
+        """Did leg a fill before leg b in this bar? A gap at the open is known first; otherwise the
+        stop-loss is assumed first (pessimistic)."""
+        if a_price == o and b_price != o:
+            return True
+        if b_price == o and a_price != o:
+            return False
+        return a.role == "stop_loss"
+
+    def _execute(self, order: Order, stream: Stream, i: int, price: float, liquidity: Liquidity) -> None:
+        engine = self.engine
+        fm = self.fill_model
+        low = float(stream.column("low")[i])
+        high = float(stream.column("high")[i])
+        if liquidity is Liquidity.TAKER:
+            price = fm.taker_price(order.side, price, low, high)
+        price = min(max(price, low), high)
+        inst = engine.instruments[order.symbol]
+        if order.qty is None:
+            qty = engine.affordable_qty(order, price, self.fees.unit_rate(liquidity), self.fees.fixed())
+            if qty <= 0:
+                self._drop(order, OrderStatus.REJECTED,
+                           f"insufficient margin: not enough to buy one lot of {order.symbol} at {price:g}")
+                return
+            order.qty = qty
+        qty = order.remaining
+        if order.reduce_only:
+            limit = self._reducible(order)
+            if limit <= 0:
+                self._drop(order, OrderStatus.CANCELLED, "nothing left to reduce")
+                return
+            qty = min(qty, limit)
+            if order.filled_qty + qty < (order.qty or 0.0):
+                order.qty = order.filled_qty + qty  # shrink to what the position holds
+        if fm.max_volume_fraction is not None:
+            cap = inst.round_qty_down(float(stream.column("volume")[i]) * fm.max_volume_fraction)
+            if cap <= 0:
+                return
+            qty = min(qty, cap)
+        fee = self.fees.fee(qty, price, liquidity)
+        shortfall = engine.margin_shortfall(order, qty, price, fee)
+        if shortfall is not None:
+            self._drop(order, OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELLED, shortfall)
+            return
+        reason = _REASON_BY_ROLE.get(order.role, order.type.value)
+        engine.order_filled(order, qty, price, fee, liquidity, reason)
+        if not order.is_open and order in self.working:
+            self.working.remove(order)
+
+    def _reducible(self, order: Order) -> float:
+        engine = self.engine
+        book = engine.portfolio.books[order.strategy]
+        if order.trade_id is not None:
+            trade = next((t for t in book.open_trades if t.id == order.trade_id), None)
+            if trade is None:
+                return 0.0
+            if engine.portfolio.mode is PositionMode.HEDGING or order.role in ("stop_loss", "take_profit"):
+                return abs(trade.size)
+        pos = book.position(order.symbol).qty
+        return abs(pos) if pos * int(order.side) < 0 else 0.0
+
+    def _drop(self, order: Order, status: OrderStatus, reason: str) -> None:
+        if order in self.working:
+            self.working.remove(order)
+        self.engine.order_status(order, status, reason)
