@@ -49,13 +49,15 @@ class Engine:
         self.open: dict[int, Order] = {}
         self.step = -1
         self.step_ts: list[int] = []
-        self.bar_steps: dict[str, list[int]] = {}  # per symbol: step index of each of its bars
+        self.bar_steps: dict[str, Any] = {}  # per symbol: step index of each of its bars (list or array)
         self._batch_ts: IntArray | None = None
         self._order_seq = 0
         self._entries: dict[tuple[str, str], int] = {}  # (strategy, symbol) -> period of the last entry
         self._pending: list[Bar] = []
         self._started = False
         self._stopped = False
+        self._wants_orders: set[str] = set()  # strategies that override on_order / on_trade
+        self._wants_trades: set[str] = set()
         gateway.bind(self)
 
     # ================================================================ wiring
@@ -92,6 +94,11 @@ class Engine:
         self.strategies.append(strategy)
         self._by_name[name] = strategy
         self._symbols[name] = chosen
+        klass = type(strategy)
+        if klass.on_order is not Strategy.on_order:
+            self._wants_orders.add(name)
+        if klass.on_trade is not Strategy.on_trade:
+            self._wants_trades.add(name)
         self.portfolio.add_book(name, capital)
 
     def strategy_symbols(self, strategy: Strategy) -> list[str]:
@@ -156,30 +163,41 @@ class Engine:
         for strategy in self.strategies:
             self._call(strategy, "on_stop", strategy.on_stop)
 
-    def run_batch(self, step_ts: IntArray, bar_index: dict[str, IntArray | None]) -> None:
+    def run_batch(
+        self,
+        step_ts: IntArray,
+        bar_index: dict[str, IntArray | None],
+        progress: Callable[[int, int], None] | None = None,
+        chunk: int = 65_536,
+    ) -> None:
         """Run every step of complete streams. bar_index[symbol] maps step -> bar index (-1: no bar), or is
-        None when the symbol has a bar at every step."""
+        None when the symbol has a bar at every step. progress(done, total) is called between chunks of steps,
+        so it costs nothing per bar."""
         self.start()
         self._batch_ts = step_ts
         n = int(step_ts.shape[0])
         for symbol, idx in bar_index.items():
-            self.bar_steps[symbol] = list(range(n)) if idx is None else np.flatnonzero(idx >= 0).tolist()
-        self.step_ts = step_ts.tolist() if n < 100_000 else []
-        if len(self.base) == 1 and next(iter(bar_index.values())) is None:
-            self._run_single(n)
-            return
+            self.bar_steps[symbol] = np.arange(n, dtype=np.int64) if idx is None else np.flatnonzero(idx >= 0)
+        single = len(self.base) == 1 and next(iter(bar_index.values())) is None
         names = list(self.base)
-        present_all = [(self.base[s], -1) for s in names]
-        for k in range(n):
-            present: list[tuple[Stream, int]] = []
-            for slot, symbol in enumerate(names):
-                idx = bar_index[symbol]
-                i = k if idx is None else int(idx[k])
-                if i >= 0:
-                    present.append((present_all[slot][0], i))
-            self._run_step(k, present)
+        streams = [self.base[s] for s in names]
+        indexes = [bar_index[s] for s in names]
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            if single:
+                self._run_single(start, stop)
+            else:
+                for k in range(start, stop):
+                    present: list[tuple[Stream, int]] = []
+                    for stream, idx in zip(streams, indexes, strict=True):
+                        i = k if idx is None else int(idx[k])
+                        if i >= 0:
+                            present.append((stream, i))
+                    self._run_step(k, present)
+            if progress is not None:
+                progress(stop, n)
 
-    def _run_single(self, n: int) -> None:
+    def _run_single(self, start: int, stop: int) -> None:
         """The common case — one symbol, a bar at every step — with the step's work written out inline."""
         stream = next(iter(self.base.values()))
         pairs = stream.pairs
@@ -189,7 +207,7 @@ class Engine:
         current = self.strategies[0]
         k = -1
         try:
-            for k in range(n):
+            for k in range(start, stop):
                 self.step = k
                 if gateway.working:
                     gateway.on_bar(stream, k)
@@ -374,6 +392,7 @@ class Engine:
             price = self.last_price(order.symbol)
         except OrderRejected as exc:
             return exc.reason
+        prices = self.prices()
         for p in (order.limit, order.stop):
             if p is not None:
                 price = p
@@ -381,7 +400,7 @@ class Engine:
         if order.qty is not None:
             qty = order.qty
         else:
-            budget = self.portfolio.book_margin_available(strategy._name, self.prices())
+            budget = self.portfolio.book_margin_available(strategy._name, prices)
             qty = budget * self.portfolio.leverage * (order.fraction or 1.0) / (price * inst.multiplier)
         if order.qty is not None and inst.round_qty_down(order.qty) == 0.0:
             return f"order size {order.qty:g} is below the lot size {inst.lot_size:g} of {order.symbol}"
@@ -393,7 +412,9 @@ class Engine:
             price=price,
             multiplier=inst.multiplier,
             position_qty=pos.qty,
-            gross_exposure=self.portfolio.gross_exposure(self.prices()),
+            gross_exposure=(
+                self.portfolio.gross_exposure(prices) if self.risk.limits.max_gross_exposure is not None else 0.0
+            ),
             account_position_qty=self.portfolio.net_qty.get(order.symbol, 0.0),
             reduces=reduces,
         )
@@ -481,15 +502,17 @@ class Engine:
             self._resize_contingent(trade)
         for trade in change.opened:
             self._attach_contingent(order, trade)
-        strategy = self._by_name[order.strategy]
-        self._call(strategy, "on_order", strategy.on_order, order)
-        self._call(strategy, "on_trade", strategy.on_trade,
-                   TradeEvent(fill, change.opened, change.closed, change.reduced))
+        self._notify(order)
+        if order.strategy in self._wants_trades:
+            strategy = self._by_name[order.strategy]
+            self._call(strategy, "on_trade", strategy.on_trade,
+                       TradeEvent(fill, change.opened, change.closed, change.reduced))
         return fill
 
     def _notify(self, order: Order) -> None:
-        strategy = self._by_name[order.strategy]
-        self._call(strategy, "on_order", strategy.on_order, order)
+        if order.strategy in self._wants_orders:
+            strategy = self._by_name[order.strategy]
+            self._call(strategy, "on_order", strategy.on_order, order)
 
     def _contingent_ids(self, trade: Trade) -> list[int]:
         return [i for i in (trade.sl_order_id, trade.tp_order_id) if i is not None]

@@ -20,6 +20,9 @@ LEGAL: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.EXPIRED: frozenset(),
 }
 TERMINAL = frozenset({S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED})
+# the same tables keyed by name, with tuples: membership by identity, no (Python-level) enum hashing
+_NEXT: dict[str, tuple[OrderStatus, ...]] = {k.name: tuple(v) for k, v in LEGAL.items()}
+_TERMINAL = tuple(TERMINAL)
 
 
 @dataclass(slots=True, eq=False)
@@ -65,7 +68,7 @@ class Order:
     history: list[tuple[int, OrderStatus]] = field(default_factory=list)
 
     def transition(self, status: OrderStatus, ts: int) -> None:
-        if status not in LEGAL[self.status]:
+        if status not in _NEXT[self.status._name_]:
             raise IllegalTransition(
                 f"order {self.id} ({self.symbol} {self.side.name} {self.type.value}) cannot go from "
                 f"{self.status.value} to {status.value}"
@@ -76,7 +79,7 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        return self.status not in TERMINAL
+        return self.status not in _TERMINAL
 
     @property
     def remaining(self) -> float:

@@ -84,6 +84,7 @@ class Stream:
         self.pairs: list[tuple[list[Any], list[Any]]] = []  # (revealed series, source list): append src[i]
         self.hooks: list[Callable[[int], None]] = []  # recomputed indicators over growing data
         self.children: list[Resampler] = []  # higher time frames built from this stream
+        self.indicators: list[Series] = []  # indicator series computed on this stream
         self.view = BarView(self)
 
     # ----------------------------------------------------------- sources
@@ -127,6 +128,15 @@ class Stream:
         for child in self.children:
             child.feed(i)
 
+    def warmup(self) -> int:
+        """Index of the first bar at which every indicator of this stream has a value (0 without any)."""
+        first = 0
+        for ser in self.indicators:
+            values = np.asarray(_indicator_source(ser), dtype=np.float64)
+            valid = np.flatnonzero(~np.isnan(values))
+            first = max(first, int(valid[0]) if valid.size else int(values.shape[0]))
+        return first
+
     def series(self, name: str) -> Series:
         """A revealed series of a source column, registered so it grows with each reveal."""
         if name not in COLUMN_NAMES:
@@ -158,6 +168,7 @@ class Stream:
                 ser = Series(src[: self.n], self, f"{name}[{k}]" if len(result) > 1 else name, values)
                 self.pairs.append((ser, src))
                 outputs.append(ser)
+                self.indicators.append(ser)
             return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
         # growing: recompute over the arrived bars at each reveal and keep the last value
@@ -177,6 +188,7 @@ class Stream:
                         ser.append(v)
                 buffers.append(col)
                 series_list.append(ser)
+                self.indicators.append(ser)
 
         make(width)
 

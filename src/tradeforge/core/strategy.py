@@ -292,8 +292,11 @@ class Strategy:
 def crossover(a: Any, b: Any) -> bool:
     """True when series a crossed above b (a number or a series) on the latest bar."""
     try:
-        if isinstance(b, (int, float)):
-            return bool(a[-2] < b and a[-1] > b)
-        return bool(a[-2] < b[-2] and a[-1] > b[-1])
+        return a[-2] < b[-2] and a[-1] > b[-1]  # type: ignore[no-any-return]
+    except TypeError:  # b is a number
+        try:
+            return a[-2] < b and a[-1] > b  # type: ignore[no-any-return]
+        except IndexError:
+            return False
     except IndexError:
         return False

@@ -80,7 +80,10 @@ def convert_frame(df: pd.DataFrame, symbol: str, timeframe: str | int | None, or
 
 
 def _time_index_as_column(df: pd.DataFrame) -> pd.DataFrame:
+    """Move a DatetimeIndex (or an index named like a time column) into a column, unless one exists."""
     index = df.index
+    if any(str(col).strip().lower() in TIME_COLUMNS for col in df.columns):
+        return df
     named_time = isinstance(index.name, str) and index.name.strip().lower() in TIME_COLUMNS
     if isinstance(index, pd.DatetimeIndex) or named_time:
         return df.reset_index(names=index.name if named_time else "timestamp")

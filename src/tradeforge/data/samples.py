@@ -89,7 +89,7 @@ _SAMPLES: tuple[_Sample, ...] = (
         "2021-12-31T23:01:00Z",
         "2022-02-01T05:31:00Z",
         "BTC perpetual swap in USD, 1-minute bars, January 2022",
-        # prices are whole dollars except 37 of 180,124 values, so the tick is the venue's 1 USD
+        # prices are whole dollars except 41 of 180,124 values, so the tick is the venue's 1 USD
         Instrument("BTC-PERP", tick_size=1.0, lot_size=0.001, quote_currency="USD"),
     ),
     _btc_pair("ADA-BTC", 5720, "2018-01-30T04:50:00Z", 1.0),

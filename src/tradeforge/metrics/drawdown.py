@@ -60,11 +60,12 @@ def drawdown_periods(dd: npt.NDArray[np.float64], timestamps: npt.NDArray[np.int
     prev = iloc[:-1]
     cur = iloc[1:]
     keep = cur > prev + 1
-    prev = prev[keep]
-    cur = cur[keep]
-    if len(cur) == 0:
+    if not bool(np.any(keep)):
         nonzero = dd[(dd != 0) & ~np.isnan(dd)]
         return DrawdownPeriods(np.empty(0, dtype=np.int64), nonzero.astype(np.float64))
-    durations = (timestamps[cur] - timestamps[prev]).astype(np.int64)
-    peaks = np.array([np.max(dd[p : c + 1]) for p, c in zip(prev, cur, strict=True)], dtype=np.float64)
-    return DrawdownPeriods(durations, peaks)
+    # max of dd[prev : cur + 1] for every consecutive pair, vectorized: segment maxima between boundaries,
+    # then the closing boundary's own value (0 at a recovery, the last step's drawdown otherwise)
+    segment_max = np.maximum.reduceat(dd, prev) if len(prev) else np.empty(0, dtype=np.float64)
+    peaks = np.maximum(segment_max, dd[cur])[keep]
+    durations = (timestamps[cur[keep]] - timestamps[prev[keep]]).astype(np.int64)
+    return DrawdownPeriods(durations, peaks.astype(np.float64))

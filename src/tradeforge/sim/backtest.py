@@ -72,6 +72,7 @@ def run_backtest(
     capital: Mapping[str, float] | None = None,
     replay: bool = False,
     finalize: Callable[[Engine], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Result:
     """Backtest one or several strategies on one or several symbols in one account.
 
@@ -79,7 +80,7 @@ def run_backtest(
     fill_timing: "next_open" (default) or "close" for market orders. replay=True pushes bars one at a time
     through the streaming path that paper and live trading use (slower; gives identical results).
     symbols: strategy name -> the symbols it trades (default: all). capital: strategy name -> its capital
-    (default: cash split equally).
+    (default: cash split equally). progress(done, total) reports how many steps have run.
     """
     series = _series_list(data)
     strats = _strategy_list(strategies)
@@ -108,12 +109,17 @@ def run_backtest(
         engine.add_strategy(strat, (symbols or {}).get(strat.name), shares.get(strat.name, default_share))
     if replay:
         clock = SimulatedClock()
+        total = len(feed)
         for bar in feed.bars():
             clock.advance_to(bar.ts)
             engine.push_bar(bar)
+            if progress is not None and len(engine.step_ts) % 4096 == 0:
+                progress(len(engine.step_ts), total)
         engine.flush()
+        if progress is not None:
+            progress(total, total)
     else:
-        engine.run_batch(feed.step_ts, feed.bar_index)
+        engine.run_batch(feed.step_ts, feed.bar_index, progress)
     if finalize is not None:
         finalize(engine)
     engine.stop()
@@ -132,8 +138,14 @@ def build_result(engine: Engine, series: list[BarSeries], step_ts: np.ndarray) -
                            portfolio.ledger_symbol, portfolio.ledger_qty, closes, mult)
     trades = portfolio.all_trades()
     benchmark = closes[series[0].symbol]
+    warmup = 0
+    for s in series:  # the step at which the slowest indicator of a base stream first has a value
+        first = engine.base[s.symbol].warmup()
+        steps = engine.bar_steps[s.symbol]
+        if first:
+            warmup = max(warmup, int(steps[first]) if first < len(steps) else n - 1)
     stats = compute_stats(equity, step_ts, trades, benchmark_close=benchmark,
-                          fees_paid=portfolio.fees, turnover=portfolio.turnover)
+                          fees_paid=portfolio.fees, turnover=portfolio.turnover, warmup_bars=warmup)
     per: dict[str, StrategyResult] = {}
     for name, book in portfolio.books.items():
         rows = [k for k, b in enumerate(portfolio.ledger_book) if b == name]
@@ -143,7 +155,8 @@ def build_result(engine: Engine, series: list[BarSeries], step_ts: np.ndarray) -
         )
         b_trades = [t for t in trades if t.strategy == name]
         b_stats = stats if len(portfolio.books) == 1 else compute_stats(
-            b_equity, step_ts, b_trades, benchmark_close=benchmark, fees_paid=book.fees, turnover=book.turnover)
+            b_equity, step_ts, b_trades, benchmark_close=benchmark, fees_paid=book.fees, turnover=book.turnover,
+            warmup_bars=warmup)
         strategy = next(s for s in engine.strategies if s.name == name)
         per[name] = StrategyResult(name, dict(strategy.params), book.capital, b_equity, b_stats)
     return Result(

@@ -100,7 +100,8 @@ def test_symbol_defaults_to_file_stem(tmp_path: Path) -> None:
 def test_case_insensitive_columns_other_time_names_extra_columns_no_volume(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text(
-        "Date,Open,HIGH,Low,Close,Adj Close\n2012-01-03,1,2,0.5,1.5,9\n2012-01-04,1.5,2.5,1,2,9\n2012-01-06,2,3,1,2,9\n"
+        "Date,Open,HIGH,Low,Close,Adj Close\n"
+        "2012-01-03,1,2,0.5,1.5,9\n2012-01-04,1.5,2.5,1,2,9\n2012-01-06,2,3,1,2,9\n"
     )
     series = read_bars(path)
     assert series.ts.tolist() == [
@@ -115,7 +116,12 @@ def test_case_insensitive_columns_other_time_names_extra_columns_no_volume(tmp_p
 
 def test_timestamps_with_and_without_zone(tmp_path: Path) -> None:
     path = tmp_path / "z.csv"
-    rows = ["2024-01-01T00:00:00Z", "2024-01-01 00:05:00", "2024-01-01T01:10:00+01:00", "2024-01-01T00:15:00.5"]
+    rows = [
+        "2024-01-01T00:00:00Z",
+        "2024-01-01 00:05:00",
+        "2024-01-01T01:10:00+01:00",
+        "2024-01-01T00:15:00.5",
+    ]
     path.write_text("time,open,high,low,close\n" + "".join(f"{t},1,1,1,1\n" for t in rows))
     series = read_bars(path, timeframe="5m")
     assert series.ts.tolist() == [T0, T0 + FIVE_MIN, T0 + 2 * FIVE_MIN, T0 + 3 * FIVE_MIN + 500_000_000]
@@ -157,6 +163,13 @@ def test_frame_round_trip_and_time_zones() -> None:
     naive = frame.reset_index()
     naive["timestamp"] = naive["timestamp"].dt.tz_localize(None)
     assert frame_to_series(naive, "6EH4", NS_PER_MINUTE).ts.tolist() == original.ts.tolist()
+
+
+def test_time_column_wins_over_a_datetime_index() -> None:
+    frame = series_to_frame(load_sample("KO"))
+    frame["Date"] = pd.DatetimeIndex(frame.index).tz_convert(None)
+    frame.index = frame.index + pd.Timedelta(hours=1)
+    assert frame_to_series(frame, "KO").ts.tolist() == load_sample("KO").ts.tolist()
 
 
 def test_series_to_frame_copies() -> None:

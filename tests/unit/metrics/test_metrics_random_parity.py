@@ -1,4 +1,4 @@
-"""Seeded random equity curves and trades, fed both to compute_stats and to Backtesting.py's own compute_stats.
+"""Seeded random equity curves and trades, fed to compute_stats and to Backtesting.py's own compute_stats.
 
 Covers bar periods Backtesting.py treats differently (business days, 24/7 days, hours, minutes, weeks,
 month ends, years) and awkward curves (flat, only rising, a one-step dip at the very end, a wipe-out).
@@ -17,7 +17,12 @@ from backtesting._stats import compute_stats as bt_compute_stats
 from tradeforge.core.trades import Trade
 from tradeforge.metrics import BACKTESTING_KEYS, compute_stats
 
-DURATION_KEYS = {"Max. Drawdown Duration", "Avg. Drawdown Duration", "Max. Trade Duration", "Avg. Trade Duration"}
+DURATION_KEYS = {
+    "Max. Drawdown Duration",
+    "Avg. Drawdown Duration",
+    "Max. Trade Duration",
+    "Avg. Trade Duration",
+}
 
 
 def make_index(kind: str, n: int) -> pd.DatetimeIndex:
