@@ -68,6 +68,13 @@ class Strategy:
         self.params: dict[str, Any] = {k: getattr(self, k) for k in declared}
         self._name = type(self).__name__
 
+    def named(self, name: str) -> Strategy:
+        """Give this instance its own name (e.g. one instance per symbol in one account)."""
+        if not name or not isinstance(name, str):
+            raise ConfigError(f"a strategy name must be a non-empty string, got {name!r}")
+        self._name = name
+        return self
+
     @classmethod
     def parameters(cls) -> dict[str, Any]:
         """Declared parameters and their class defaults."""

@@ -1,0 +1,159 @@
+"""The `tradeforge` command. Errors print as one readable line unless --debug is given."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tradeforge.core.errors import TradeforgeError
+from tradeforge.metrics import format_stats
+from tradeforge.service.backtest import BacktestJob, demo_cases, run_demo_case, run_job
+from tradeforge.sim.result import Result
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="tradeforge: backtest, research and trade strategies with one deterministic engine.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+SUMMARY_KEYS = (
+    "Start", "End", "Return [%]", "Buy & Hold Return [%]", "Return (Ann.) [%]", "Sharpe Ratio", "Sortino Ratio",
+    "Calmar Ratio", "Max. Drawdown [%]", "# Trades", "Win Rate [%]", "Profit Factor", "Expectancy [%]",
+    "Equity Final [$]", "Fees Paid [$]", "Turnover [$]", "Months Profitable [%]",
+)
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar fed by (done, total) callbacks from the engine."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("bars"),
+        TimeRemainingColumn(), console=err_console, transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def stats_table(title: str, stats: dict[str, Any], keys: tuple[str, ...] | None = None) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("statistic", style="cyan")
+    table.add_column("value", justify="right")
+    for key, text in format_stats(stats):
+        if keys is None or key in keys:
+            table.add_row(key, text)
+    return table
+
+
+def comparison_table(rows: list[tuple[str, Result]]) -> Table:
+    table = Table(title="Demo summary", title_justify="left")
+    table.add_column("statistic", style="cyan")
+    for name, _ in rows:
+        table.add_column(name, justify="right")
+    formatted = [dict(format_stats(r.stats)) for _, r in rows]
+    for key in SUMMARY_KEYS:
+        table.add_row(key, *(f.get(key, "") for f in formatted))
+    return table
+
+
+def fail(exc: BaseException, debug: bool) -> None:
+    if debug:
+        raise exc
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def backtest(
+    strategy: Annotated[str, typer.Option("--strategy", "-s",
+                                          help="built-in name (sma_cross, breakout) or file.py[:Class]")],
+    data: Annotated[list[str], typer.Option("--data", "-d",
+                                            help="sample name (see `tradeforge samples`) or CSV/Parquet file; "
+                                                 "repeat for several symbols")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="strategy parameter name=value")] = None,
+    cash: Annotated[float, typer.Option(help="starting cash")] = 10_000.0,
+    commission: Annotated[float, typer.Option(help="fee as a fraction of traded value per fill, 0.002 = 0.2%")
+                          ] = 0.0,
+    slippage: Annotated[float, typer.Option(help="adverse slippage of taker fills, fraction of price")] = 0.0,
+    spread: Annotated[float, typer.Option(help="bid-ask spread as a fraction of price")] = 0.0,
+    fill: Annotated[str, typer.Option(help="market orders fill at next_open or close")] = "next_open",
+    hedging: Annotated[bool, typer.Option(help="per-trade positions instead of netting")] = False,
+    leverage: Annotated[float, typer.Option(help="account leverage (1 = none)")] = 1.0,
+    replay: Annotated[bool, typer.Option(help="push bars one at a time (the live path); same results")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("tradeforge-output/backtest"),
+    report: Annotated[bool, typer.Option(help="write the HTML report")] = True,
+    debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
+) -> None:
+    """Backtest a strategy on bundled or your own bars; print statistics and write exports and a report."""
+    job = BacktestJob(
+        strategy=strategy, data=list(data), params=list(param or []), cash=cash, commission=commission,
+        slippage=slippage, spread=spread, fill_timing=fill, position_mode="hedging" if hedging else "netting",
+        leverage=leverage, replay=replay, out_dir=out, report=report,
+    )
+    try:
+        with progress_bar("backtest") as update:
+            outcome = run_job(job, update)
+    except TradeforgeError as exc:
+        fail(exc, debug)
+        return
+    console.print(stats_table(outcome.title, outcome.result.stats))
+    for kind, path in outcome.files.items():
+        console.print(f"[green]{kind}[/]: {path}")
+
+
+@app.command()
+def samples() -> None:
+    """List the real market data bundled with tradeforge."""
+    from tradeforge.data import list_samples
+
+    table = Table(title="Bundled samples (use the name with --data)", title_justify="left")
+    for col in ("name", "group", "timeframe", "bars", "first", "last", "description"):
+        table.add_column(col, justify="right" if col == "bars" else "left")
+    for s in list_samples():
+        table.add_row(s.name, s.group, s.timeframe, f"{s.bars:,}", s.first, s.last, s.description)
+    console.print(table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("tradeforge-output/demo"),
+    debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
+) -> None:
+    """Offline demo on bundled real data: runs strategies, prints statistics, writes HTML reports."""
+    rows: list[tuple[str, Result]] = []
+    try:
+        for case in demo_cases():
+            console.print(f"[bold]{case.slug}[/]: {case.what}")
+            with progress_bar(case.slug) as update:
+                outcome = run_demo_case(case, out, update)
+            rows.append((case.slug, outcome.result))
+            console.print(f"  report: [green]{outcome.files['report'].resolve()}[/]")
+    except TradeforgeError as exc:
+        fail(exc, debug)
+        return
+    console.print(comparison_table(rows))
+    console.print(f"Open the HTML reports above in a browser; CSV and JSON exports sit next to them in {out}/.")
+
+
+def main() -> None:
+    app(prog_name="tradeforge")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

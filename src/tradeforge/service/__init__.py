@@ -1,0 +1,1 @@
+"""Use cases called by the CLI (and later the API): they wire data, engine, metrics and reports."""
