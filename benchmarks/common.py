@@ -51,12 +51,17 @@ def measure(func: Callable[[], Any], *, trace_memory: bool = False) -> tuple[Any
     return out, seconds, peak_mb
 
 
-def row(case: str, library: str, seconds: float, units: int, peak_mb: float, trades: int, equity: float
-        ) -> dict[str, Any]:
+def row(
+    case: str, library: str, seconds: float, units: int, peak_mb: float, trades: int, equity: float
+) -> dict[str, Any]:
     return {
-        "case": case, "library": library, "seconds": round(seconds, 6),
+        "case": case,
+        "library": library,
+        "seconds": round(seconds, 6),
         "per_second": round(units / seconds, 1) if seconds > 0 else None,
-        "peak_mb": round(peak_mb, 1), "trades": int(trades), "equity": float(equity),
+        "peak_mb": round(peak_mb, 1),
+        "trades": int(trades),
+        "equity": float(equity),
     }
 
 

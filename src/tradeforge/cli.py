@@ -27,9 +27,23 @@ console = Console()
 err_console = Console(stderr=True)
 
 SUMMARY_KEYS = (
-    "Start", "End", "Return [%]", "Buy & Hold Return [%]", "Return (Ann.) [%]", "Sharpe Ratio", "Sortino Ratio",
-    "Calmar Ratio", "Max. Drawdown [%]", "# Trades", "Win Rate [%]", "Profit Factor", "Expectancy [%]",
-    "Equity Final [$]", "Fees Paid [$]", "Turnover [$]", "Months Profitable [%]",
+    "Start",
+    "End",
+    "Return [%]",
+    "Buy & Hold Return [%]",
+    "Return (Ann.) [%]",
+    "Sharpe Ratio",
+    "Sortino Ratio",
+    "Calmar Ratio",
+    "Max. Drawdown [%]",
+    "# Trades",
+    "Win Rate [%]",
+    "Profit Factor",
+    "Expectancy [%]",
+    "Equity Final [$]",
+    "Fees Paid [$]",
+    "Turnover [$]",
+    "Months Profitable [%]",
 )
 
 
@@ -40,8 +54,13 @@ def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, in
         yield lambda done, total: None
         return
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("bars"),
-        TimeRemainingColumn(), console=err_console, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("bars"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
     ) as progress:
         task = progress.add_task(label, total=None)
 
@@ -81,30 +100,53 @@ def fail(exc: BaseException, debug: bool) -> None:
 
 @app.command()
 def backtest(
-    strategy: Annotated[str, typer.Option("--strategy", "-s",
-                                          help="built-in name (sma_cross, breakout) or file.py[:Class]")],
-    data: Annotated[list[str], typer.Option("--data", "-d",
-                                            help="sample name (see `tradeforge samples`) or CSV/Parquet file; "
-                                                 "repeat for several symbols")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="strategy parameter name=value")] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="built-in name (sma_cross, breakout) or file.py[:Class]")
+    ],
+    data: Annotated[
+        list[str],
+        typer.Option(
+            "--data",
+            "-d",
+            help="sample name (see `tradeforge samples`) or CSV/Parquet file; repeat for several symbols",
+        ),
+    ],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="strategy parameter name=value")
+    ] = None,
     cash: Annotated[float, typer.Option(help="starting cash")] = 10_000.0,
-    commission: Annotated[float, typer.Option(help="fee as a fraction of traded value per fill, 0.002 = 0.2%")
-                          ] = 0.0,
+    commission: Annotated[
+        float, typer.Option(help="fee as a fraction of traded value per fill, 0.002 = 0.2%")
+    ] = 0.0,
     slippage: Annotated[float, typer.Option(help="adverse slippage of taker fills, fraction of price")] = 0.0,
     spread: Annotated[float, typer.Option(help="bid-ask spread as a fraction of price")] = 0.0,
     fill: Annotated[str, typer.Option(help="market orders fill at next_open or close")] = "next_open",
     hedging: Annotated[bool, typer.Option(help="per-trade positions instead of netting")] = False,
     leverage: Annotated[float, typer.Option(help="account leverage (1 = none)")] = 1.0,
-    replay: Annotated[bool, typer.Option(help="push bars one at a time (the live path); same results")] = False,
-    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("tradeforge-output/backtest"),
+    replay: Annotated[
+        bool, typer.Option(help="push bars one at a time (the live path); same results")
+    ] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path(
+        "tradeforge-output/backtest"
+    ),
     report: Annotated[bool, typer.Option(help="write the HTML report")] = True,
     debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
 ) -> None:
     """Backtest a strategy on bundled or your own bars; print statistics and write exports and a report."""
     job = BacktestJob(
-        strategy=strategy, data=list(data), params=list(param or []), cash=cash, commission=commission,
-        slippage=slippage, spread=spread, fill_timing=fill, position_mode="hedging" if hedging else "netting",
-        leverage=leverage, replay=replay, out_dir=out, report=report,
+        strategy=strategy,
+        data=list(data),
+        params=list(param or []),
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        spread=spread,
+        fill_timing=fill,
+        position_mode="hedging" if hedging else "netting",
+        leverage=leverage,
+        replay=replay,
+        out_dir=out,
+        report=report,
     )
     try:
         with progress_bar("backtest") as update:
@@ -148,7 +190,9 @@ def demo(
         fail(exc, debug)
         return
     console.print(comparison_table(rows))
-    console.print(f"Open the HTML reports above in a browser; CSV and JSON exports sit next to them in {out}/.")
+    console.print(
+        f"Open the HTML reports above in a browser; CSV and JSON exports sit next to them in {out}/."
+    )
 
 
 def main() -> None:
@@ -156,4 +200,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
+    sys.exit(0)

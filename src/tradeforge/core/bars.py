@@ -65,7 +65,9 @@ class BarSeries:
             raise DataError(f"{name}: the time frame must be positive, got {self.timeframe} ns")
         for col in COLUMNS:
             if getattr(self, col).shape != (n,):
-                raise DataError(f"{name}: column {col} has {getattr(self, col).shape} values for {n} timestamps")
+                raise DataError(
+                    f"{name}: column {col} has {getattr(self, col).shape} values for {n} timestamps"
+                )
         if n == 0:
             raise DataError(f"{name}: no bars: the series is empty")
         steps = np.diff(self.ts)
@@ -93,7 +95,10 @@ class BarSeries:
                 f"{name}: high {self.high[i]} < low {self.low[i]} at row {i} ({iso(int(self.ts[i]))})"
             )
         outside = np.flatnonzero(
-            (self.open > self.high) | (self.open < self.low) | (self.close > self.high) | (self.close < self.low)
+            (self.open > self.high)
+            | (self.open < self.low)
+            | (self.close > self.high)
+            | (self.close < self.low)
         )
         if outside.size:
             i = int(outside[0])

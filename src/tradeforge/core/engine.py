@@ -34,7 +34,9 @@ IntArray = npt.NDArray[np.int64]
 
 
 class Engine:
-    def __init__(self, portfolio: Portfolio, gateway: ExecutionGateway, risk: RiskEngine | None = None) -> None:
+    def __init__(
+        self, portfolio: Portfolio, gateway: ExecutionGateway, risk: RiskEngine | None = None
+    ) -> None:
         self.portfolio = portfolio
         self.gateway = gateway
         self.risk = risk or RiskEngine()
@@ -73,7 +75,9 @@ class Engine:
         self.bar_steps[symbol] = []
         return stream
 
-    def add_strategy(self, strategy: Strategy, symbols: Sequence[str] | None = None, capital: float = 0.0) -> None:
+    def add_strategy(
+        self, strategy: Strategy, symbols: Sequence[str] | None = None, capital: float = 0.0
+    ) -> None:
         if not isinstance(strategy, Strategy):
             raise ConfigError(f"{strategy!r} is not a Strategy instance: subclass tradeforge.Strategy")
         if self._started:
@@ -222,7 +226,7 @@ class Engine:
                 if single is not None:
                     single()
                 else:
-                    for current, on_bar in calls:
+                    for current, on_bar in calls:  # noqa: B007 - current names the strategy in errors
                         on_bar()
                 if gateway.working:
                     gateway.after_bar(stream, k)
@@ -242,7 +246,9 @@ class Engine:
         last = stream.growing["ts"].view()
         if stream.length and bar.ts <= int(last[-1]):
             kind = "duplicate" if bar.ts == int(last[-1]) else "out of order"
-            raise DataError(f"{bar.symbol} bar at {iso(bar.ts)} is {kind}: the last bar was at {iso(int(last[-1]))}")
+            raise DataError(
+                f"{bar.symbol} bar at {iso(bar.ts)} is {kind}: the last bar was at {iso(int(last[-1]))}"
+            )
         if self._pending and bar.ts != self._pending[0].ts:
             if bar.ts < self._pending[0].ts:
                 raise DataError(f"bar at {iso(bar.ts)} arrived after bars at {iso(self._pending[0].ts)}")
@@ -330,7 +336,9 @@ class Engine:
                 f"{', '.join(self._symbols[strategy._name])}"
             )
         if self.step < 0:
-            raise ConfigError("orders can only be placed from on_bar (or later callbacks), not before the first bar")
+            raise ConfigError(
+                "orders can only be placed from on_bar (or later callbacks), not before the first bar"
+            )
         now = self.now
         if valid_for is not None:
             expire_at = now + parse_timeframe(valid_for)
@@ -381,12 +389,16 @@ class Engine:
         book = self.portfolio.books[strategy._name]
         pos = book.position(order.symbol)
         sign = int(order.side)
-        reduces = order.reduce_only or (order.qty is not None and pos.qty * sign < 0 and order.qty <= abs(pos.qty))
+        reduces = order.reduce_only or (
+            order.qty is not None and pos.qty * sign < 0 and order.qty <= abs(pos.qty)
+        )
         if not reduces and strategy.entry_period:
             period = floor_ns(order.created_ts, parse_timeframe(strategy.entry_period))
             key = (strategy._name, order.symbol)
             if self._entries.get(key) == period:
-                return f"entry window: {order.symbol} was already entered in this {strategy.entry_period} period"
+                return (
+                    f"entry window: {order.symbol} was already entered in this {strategy.entry_period} period"
+                )
             self._entries[key] = period
         try:
             price = self.last_price(order.symbol)
@@ -404,7 +416,11 @@ class Engine:
             qty = budget * self.portfolio.leverage * (order.fraction or 1.0) / (price * inst.multiplier)
         if order.qty is not None and inst.round_qty_down(order.qty) == 0.0:
             return f"order size {order.qty:g} is below the lot size {inst.lot_size:g} of {order.symbol}"
-        if order.qty is not None and inst.min_notional and order.qty * price * inst.multiplier < inst.min_notional:
+        if (
+            order.qty is not None
+            and inst.min_notional
+            and order.qty * price * inst.multiplier < inst.min_notional
+        ):
             return f"order value {order.qty * price:,.2f} is below the minimum notional {inst.min_notional:g}"
         check = RiskCheckInput(
             symbol=order.symbol,
@@ -413,14 +429,18 @@ class Engine:
             multiplier=inst.multiplier,
             position_qty=pos.qty,
             gross_exposure=(
-                self.portfolio.gross_exposure(prices) if self.risk.limits.max_gross_exposure is not None else 0.0
+                self.portfolio.gross_exposure(prices)
+                if self.risk.limits.max_gross_exposure is not None
+                else 0.0
             ),
             account_position_qty=self.portfolio.net_qty.get(order.symbol, 0.0),
             reduces=reduces,
         )
         return self.risk.check(check)
 
-    def close_position(self, strategy: Strategy, symbol: str, fraction: float, trade: Trade | None) -> list[Order]:
+    def close_position(
+        self, strategy: Strategy, symbol: str, fraction: float, trade: Trade | None
+    ) -> list[Order]:
         book = self.portfolio.books[strategy._name]
         hedging = self.portfolio.mode is PositionMode.HEDGING
         targets: list[tuple[float, int | None]] = []
@@ -442,10 +462,25 @@ class Engine:
                 continue
             orders.append(
                 self.submit_new(
-                    strategy, side=Side.SELL if size > 0 else Side.BUY, symbol=symbol, kind=OrderType.MARKET,
-                    qty=amount, fraction=None, limit=None, stop=None, sl=None, tp=None, trail_amount=None,
-                    trail_percent=None, tif=TimeInForce.GTC, expire_at=None, valid_for=None, tag="close",
-                    role="exit", reduce_only=True, trade_id=trade_id,
+                    strategy,
+                    side=Side.SELL if size > 0 else Side.BUY,
+                    symbol=symbol,
+                    kind=OrderType.MARKET,
+                    qty=amount,
+                    fraction=None,
+                    limit=None,
+                    stop=None,
+                    sl=None,
+                    tp=None,
+                    trail_amount=None,
+                    trail_percent=None,
+                    tif=TimeInForce.GTC,
+                    expire_at=None,
+                    valid_for=None,
+                    tag="close",
+                    role="exit",
+                    reduce_only=True,
+                    trade_id=trade_id,
                 )
             )
         return orders
@@ -465,10 +500,24 @@ class Engine:
             for symbol, pos in book.positions.items():
                 if pos.qty:
                     self.submit_new(
-                        strategy, side=Side.SELL if pos.qty > 0 else Side.BUY, symbol=symbol,
-                        kind=OrderType.MARKET, qty=abs(pos.qty), fraction=None, limit=None, stop=None, sl=None,
-                        tp=None, trail_amount=None, trail_percent=None, tif=TimeInForce.GTC, expire_at=None,
-                        valid_for=None, tag="kill switch", role="kill_switch", reduce_only=True,
+                        strategy,
+                        side=Side.SELL if pos.qty > 0 else Side.BUY,
+                        symbol=symbol,
+                        kind=OrderType.MARKET,
+                        qty=abs(pos.qty),
+                        fraction=None,
+                        limit=None,
+                        stop=None,
+                        sl=None,
+                        tp=None,
+                        trail_amount=None,
+                        trail_percent=None,
+                        tif=TimeInForce.GTC,
+                        expire_at=None,
+                        valid_for=None,
+                        tag="kill switch",
+                        role="kill_switch",
+                        reduce_only=True,
                     )
 
     # ============================================== callbacks from the gateway
@@ -481,12 +530,22 @@ class Engine:
             self.open.pop(order.id, None)
         self._notify(order)
 
-    def order_filled(self, order: Order, qty: float, price: float, fee: float, liquidity: Liquidity,
-                     reason: str) -> Fill:
+    def order_filled(
+        self, order: Order, qty: float, price: float, fee: float, liquidity: Liquidity, reason: str
+    ) -> Fill:
         """The gateway executed qty of order at price: book it, attach or cancel contingent orders, notify."""
         fill = Fill(
-            order_id=order.id, strategy=order.strategy, symbol=order.symbol, side=order.side, qty=qty,
-            price=price, fee=fee, ts=self.now, bar=self.step, liquidity=liquidity, reason=reason,
+            order_id=order.id,
+            strategy=order.strategy,
+            symbol=order.symbol,
+            side=order.side,
+            qty=qty,
+            price=price,
+            fee=fee,
+            ts=self.now,
+            bar=self.step,
+            liquidity=liquidity,
+            reason=reason,
         )
         self.fills.append(fill)
         order.record_fill(qty, price, fee)
@@ -505,8 +564,12 @@ class Engine:
         self._notify(order)
         if order.strategy in self._wants_trades:
             strategy = self._by_name[order.strategy]
-            self._call(strategy, "on_trade", strategy.on_trade,
-                       TradeEvent(fill, change.opened, change.closed, change.reduced))
+            self._call(
+                strategy,
+                "on_trade",
+                strategy.on_trade,
+                TradeEvent(fill, change.opened, change.closed, change.reduced),
+            )
         return fill
 
     def _notify(self, order: Order) -> None:
@@ -547,9 +610,21 @@ class Engine:
         for role, kind, limit, stop in specs:
             self._order_seq += 1
             order = Order(
-                id=self._order_seq, strategy=entry.strategy, symbol=entry.symbol, side=exit_side, type=kind,
-                qty=abs(trade.size), created_ts=self.now, created_bar=self.step, limit=limit, stop=stop,
-                reduce_only=True, parent_id=entry.id, trade_id=trade.id, role=role, tag=entry.tag,
+                id=self._order_seq,
+                strategy=entry.strategy,
+                symbol=entry.symbol,
+                side=exit_side,
+                type=kind,
+                qty=abs(trade.size),
+                created_ts=self.now,
+                created_bar=self.step,
+                limit=limit,
+                stop=stop,
+                reduce_only=True,
+                parent_id=entry.id,
+                trade_id=trade.id,
+                role=role,
+                tag=entry.tag,
                 updated_ts=self.now,
             )
             legs.append(order)

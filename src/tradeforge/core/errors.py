@@ -36,8 +36,7 @@ class StrategyError(TradeforgeError):
 
     def __init__(self, strategy: str, callback: str, when: str, original: BaseException) -> None:
         super().__init__(
-            f"strategy {strategy!r} raised in {callback} at bar {when}: "
-            f"{type(original).__name__}: {original}"
+            f"strategy {strategy!r} raised in {callback} at bar {when}: {type(original).__name__}: {original}"
         )
         self.strategy = strategy
         self.callback = callback

@@ -119,7 +119,9 @@ class Portfolio:
     def book_margin_available(self, strategy: str, prices: dict[str, float]) -> float:
         book = self.books[strategy]
         gross = sum(
-            abs(p.qty) * prices[s] * self.instruments[s].multiplier for s, p in book.positions.items() if p.qty
+            abs(p.qty) * prices[s] * self.instruments[s].multiplier
+            for s, p in book.positions.items()
+            if p.qty
         )
         return max(0.0, self.book_equity(strategy, prices) - gross / self.leverage)
 

@@ -29,7 +29,9 @@ class RiskLimits:
             value = getattr(self, f.name)
             if f.name == "check_margin":
                 continue
-            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            if value is not None and not (
+                isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+            ):
                 raise ConfigError(f"risk limit {f.name} must be a positive number or None, got {value!r}")
 
 
@@ -61,7 +63,9 @@ class RiskEngine:
         """None when the order may go on, else the reason it is denied."""
         lim = self.limits
         if self.halted and not c.reduces:
-            return f"kill switch engaged ({self.halt_reason}): only orders that reduce a position are accepted"
+            return (
+                f"kill switch engaged ({self.halt_reason}): only orders that reduce a position are accepted"
+            )
         qty = abs(c.signed_qty)
         value = qty * c.price * c.multiplier
         if lim.max_order_qty is not None and qty > lim.max_order_qty:

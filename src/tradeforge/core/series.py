@@ -69,7 +69,9 @@ class GrowingColumn:
 class Stream:
     """One symbol at one time frame: source columns, the revealed count and what to extend on each reveal."""
 
-    def __init__(self, symbol: str, timeframe: int, *, arrays: dict[str, npt.NDArray[Any]] | None = None) -> None:
+    def __init__(
+        self, symbol: str, timeframe: int, *, arrays: dict[str, npt.NDArray[Any]] | None = None
+    ) -> None:
         self.symbol = symbol
         self.timeframe = timeframe
         self.label = f"{symbol} {format_timeframe(timeframe)}"
@@ -147,8 +149,11 @@ class Stream:
         return out
 
     # -------------------------------------------------------- indicators
-    def indicator(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+    def indicator(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+    ) -> Any:
         """Register func(*args, **kwargs) computed on this stream; returns a Series or a tuple of them."""
+
         def resolve(limit: int | None) -> tuple[Any, ...]:
             out = []
             for a in args:
@@ -195,7 +200,9 @@ class Stream:
         def hook(i: int) -> None:
             values = _normalize(func(*resolve(i + 1), **kwargs), i + 1, name)
             if len(values) != len(series_list):
-                raise ConfigError(f"indicator {name} returned {len(values)} outputs, earlier {len(series_list)}")
+                raise ConfigError(
+                    f"indicator {name} returned {len(values)} outputs, earlier {len(series_list)}"
+                )
             for k, arr in enumerate(values):
                 v = float(arr[i])
                 buffers[k].append(v)

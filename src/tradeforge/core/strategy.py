@@ -137,7 +137,7 @@ class Strategy:
                 f"symbol and time frame; got {len(streams)} different streams"
             )
         stream = next(iter(streams.values()))
-        label = name or getattr(func, "__name__", "indicator")
+        label: str = name or str(getattr(func, "__name__", "indicator"))
         return stream.indicator(func, args, kwargs, label)
 
     @property
@@ -196,8 +196,22 @@ class Strategy:
         the other; both are cancelled if the trade exits another way). valid_for (e.g. "3h") expires the
         order if it has not filled by then.
         """
-        return self._order(Side.BUY, size, symbol, fraction, limit, stop, sl, tp, trail, trail_percent, tif,
-                           expire_at, valid_for, tag)
+        return self._order(
+            Side.BUY,
+            size,
+            symbol,
+            fraction,
+            limit,
+            stop,
+            sl,
+            tp,
+            trail,
+            trail_percent,
+            tif,
+            expire_at,
+            valid_for,
+            tag,
+        )
 
     def sell(
         self,
@@ -217,8 +231,22 @@ class Strategy:
         tag: str = "",
     ) -> Order:
         """Sell (or go short) — the mirror of buy()."""
-        return self._order(Side.SELL, size, symbol, fraction, limit, stop, sl, tp, trail, trail_percent, tif,
-                           expire_at, valid_for, tag)
+        return self._order(
+            Side.SELL,
+            size,
+            symbol,
+            fraction,
+            limit,
+            stop,
+            sl,
+            tp,
+            trail,
+            trail_percent,
+            tif,
+            expire_at,
+            valid_for,
+            tag,
+        )
 
     def _order(
         self,
@@ -258,7 +286,9 @@ class Strategy:
         else:
             kind = OrderType.MARKET
         for label, price in (("limit", limit), ("stop", stop), ("sl", sl), ("tp", tp), ("trail", trail)):
-            if price is not None and not (isinstance(price, (int, float)) and math.isfinite(price) and price > 0):
+            if price is not None and not (
+                isinstance(price, (int, float)) and math.isfinite(price) and price > 0
+            ):
                 raise ConfigError(f"{label} must be a positive price, got {price!r}")
         if trail_percent is not None and not 0 < trail_percent < 1:
             raise ConfigError(f"trail_percent must be a fraction in (0, 1), got {trail_percent!r}")
@@ -282,7 +312,9 @@ class Strategy:
             tag=tag,
         )
 
-    def close(self, symbol: str | None = None, *, fraction: float = 1.0, trade: Trade | None = None) -> list[Order]:
+    def close(
+        self, symbol: str | None = None, *, fraction: float = 1.0, trade: Trade | None = None
+    ) -> list[Order]:
         """Close the position in symbol (or one trade, or a fraction of it) with market orders."""
         if not 0 < fraction <= 1:
             raise ConfigError(f"close fraction must be in (0, 1], got {fraction!r}")

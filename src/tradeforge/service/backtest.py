@@ -71,9 +71,18 @@ def run_job(job: BacktestJob, progress: Progress | None = None) -> BacktestOutco
             instruments[bars.symbol] = inst
     strategy = klass(**params)
     result = run_backtest(
-        strategy, series, cash=job.cash, commission=job.commission, slippage=job.slippage, spread=job.spread,
-        fill_timing=job.fill_timing, position_mode=job.position_mode, leverage=job.leverage,
-        instruments=instruments, replay=job.replay, progress=progress,
+        strategy,
+        series,
+        cash=job.cash,
+        commission=job.commission,
+        slippage=job.slippage,
+        spread=job.spread,
+        fill_timing=job.fill_timing,
+        position_mode=job.position_mode,
+        leverage=job.leverage,
+        instruments=instruments,
+        replay=job.replay,
+        progress=progress,
     )
     title = f"{strategy.name}({_fmt_params(strategy.params)}) on {', '.join(s.symbol for s in series)}"
     files = write_outputs(result, job.out_dir, title, job.report) if job.out_dir is not None else {}
@@ -106,15 +115,35 @@ def demo_cases() -> list[DemoCase]:
     from tradeforge.strategies import Breakout, SmaCross
 
     return [
-        DemoCase("goog-sma-cross", SmaCross, {}, ("GOOG",), 10_000.0, 0.002,
-                 "SMA(10,20) cross on GOOG daily, 0.2% commission (Backtesting.py's reference: 93 trades, "
-                 "final equity 56,263.52)"),
-        DemoCase("btc-perp-breakout", Breakout, {}, ("BTC-PERP",), 100_000.0, 0.0005,
-                 "60-bar breakout on BTC-PERP 1-minute bars with ATR stop-loss/take-profit and a 1h trend filter, "
-                 "0.05% taker fee"),
-        DemoCase("crypto-5m-sma-cross", SmaCross, {"fast": 12, "slow": 48},
-                 ("ETH-BTC", "LTC-BTC", "XMR-BTC", "DASH-BTC"), 1.0, 0.001,
-                 "one SMA(12,48) cross per pair on four crypto-5m pairs in one BTC account, 0.1% fee"),
+        DemoCase(
+            "goog-sma-cross",
+            SmaCross,
+            {},
+            ("GOOG",),
+            10_000.0,
+            0.002,
+            "SMA(10,20) cross on GOOG daily, 0.2% commission (Backtesting.py's reference: 93 trades, "
+            "final equity 56,263.52)",
+        ),
+        DemoCase(
+            "btc-perp-breakout",
+            Breakout,
+            {},
+            ("BTC-PERP",),
+            100_000.0,
+            0.0005,
+            "60-bar breakout on BTC-PERP 1-minute bars with ATR stop-loss/take-profit and a 1h trend filter, "
+            "0.05% taker fee",
+        ),
+        DemoCase(
+            "crypto-5m-sma-cross",
+            SmaCross,
+            {"fast": 12, "slow": 48},
+            ("ETH-BTC", "LTC-BTC", "XMR-BTC", "DASH-BTC"),
+            1.0,
+            0.001,
+            "one SMA(12,48) cross per pair on four crypto-5m pairs in one BTC account, 0.1% fee",
+        ),
     ]
 
 
@@ -131,7 +160,14 @@ def run_demo_case(case: DemoCase, out_dir: Path, progress: Progress | None = Non
             strat = case.strategy(**case.params).named(f"{case.strategy.__name__}[{s.symbol}]")
             strategies.append(strat)
             symbols[strat._name] = [s.symbol]
-    result = run_backtest(strategies, series, cash=case.cash, commission=case.commission,
-                          instruments=instruments, symbols=symbols, progress=progress)
+    result = run_backtest(
+        strategies,
+        series,
+        cash=case.cash,
+        commission=case.commission,
+        instruments=instruments,
+        symbols=symbols,
+        progress=progress,
+    )
     files = write_outputs(result, out_dir / case.slug, case.what, report=True)
     return BacktestOutcome(case.what, result, files)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -88,7 +87,9 @@ def run_backtest(
         timing = FillTiming(fill_timing) if isinstance(fill_timing, str) else fill_timing
         mode = PositionMode(position_mode) if isinstance(position_mode, str) else position_mode
     except ValueError as exc:
-        raise ConfigError(f"{exc}: fill_timing is next_open or close; position_mode netting or hedging") from exc
+        raise ConfigError(
+            f"{exc}: fill_timing is next_open or close; position_mode netting or hedging"
+        ) from exc
     insts = {s.symbol: Instrument(s.symbol) for s in series}
     for sym, inst in (instruments or {}).items():
         insts[sym] = inst
@@ -99,9 +100,18 @@ def run_backtest(
     )
     engine = Engine(portfolio, broker, RiskEngine(risk))
     for s in series:
-        arrays = None if replay else {
-            "ts": s.ts, "open": s.open, "high": s.high, "low": s.low, "close": s.close, "volume": s.volume,
-        }
+        arrays = (
+            None
+            if replay
+            else {
+                "ts": s.ts,
+                "open": s.open,
+                "high": s.high,
+                "low": s.low,
+                "close": s.close,
+                "volume": s.volume,
+            }
+        )
         engine.add_stream(s.symbol, s.timeframe, arrays)
     shares = dict(capital or {})
     default_share = float(cash) / len(strats)
@@ -134,8 +144,16 @@ def build_result(engine: Engine, series: list[BarSeries], step_ts: np.ndarray) -
         bar_steps = np.asarray(engine.bar_steps[s.symbol], dtype=np.int64)
         closes[s.symbol] = on_grid(n, bar_steps, s.close)
     mult = {sym: inst.multiplier for sym, inst in portfolio.instruments.items()}
-    equity, cash = rebuild(n, portfolio.initial_cash, portfolio.ledger_step, portfolio.ledger_cash,
-                           portfolio.ledger_symbol, portfolio.ledger_qty, closes, mult)
+    equity, cash = rebuild(
+        n,
+        portfolio.initial_cash,
+        portfolio.ledger_step,
+        portfolio.ledger_cash,
+        portfolio.ledger_symbol,
+        portfolio.ledger_qty,
+        closes,
+        mult,
+    )
     trades = portfolio.all_trades()
     benchmark = closes[series[0].symbol]
     warmup = 0
@@ -144,24 +162,55 @@ def build_result(engine: Engine, series: list[BarSeries], step_ts: np.ndarray) -
         steps = engine.bar_steps[s.symbol]
         if first:
             warmup = max(warmup, int(steps[first]) if first < len(steps) else n - 1)
-    stats = compute_stats(equity, step_ts, trades, benchmark_close=benchmark,
-                          fees_paid=portfolio.fees, turnover=portfolio.turnover, warmup_bars=warmup)
+    stats = compute_stats(
+        equity,
+        step_ts,
+        trades,
+        benchmark_close=benchmark,
+        fees_paid=portfolio.fees,
+        turnover=portfolio.turnover,
+        warmup_bars=warmup,
+    )
     per: dict[str, StrategyResult] = {}
     for name, book in portfolio.books.items():
         rows = [k for k, b in enumerate(portfolio.ledger_book) if b == name]
         b_equity, _ = rebuild(
-            n, book.capital, [portfolio.ledger_step[k] for k in rows], [portfolio.ledger_book_cash[k] for k in rows],
-            [portfolio.ledger_symbol[k] for k in rows], [portfolio.ledger_book_qty[k] for k in rows], closes, mult,
+            n,
+            book.capital,
+            [portfolio.ledger_step[k] for k in rows],
+            [portfolio.ledger_book_cash[k] for k in rows],
+            [portfolio.ledger_symbol[k] for k in rows],
+            [portfolio.ledger_book_qty[k] for k in rows],
+            closes,
+            mult,
         )
         b_trades = [t for t in trades if t.strategy == name]
-        b_stats = stats if len(portfolio.books) == 1 else compute_stats(
-            b_equity, step_ts, b_trades, benchmark_close=benchmark, fees_paid=book.fees, turnover=book.turnover,
-            warmup_bars=warmup)
+        b_stats = (
+            stats
+            if len(portfolio.books) == 1
+            else compute_stats(
+                b_equity,
+                step_ts,
+                b_trades,
+                benchmark_close=benchmark,
+                fees_paid=book.fees,
+                turnover=book.turnover,
+                warmup_bars=warmup,
+            )
+        )
         strategy = next(s for s in engine.strategies if s.name == name)
         per[name] = StrategyResult(name, dict(strategy.params), book.capital, b_equity, b_stats)
     return Result(
-        orders=list(engine.orders), fills=list(engine.fills), trades=trades, timestamps=step_ts,
-        equity=equity, cash=cash, bars={s.symbol: s for s in series}, stats=stats,
-        initial_cash=portfolio.initial_cash, strategies=per, fees_paid=portfolio.fees,
+        orders=list(engine.orders),
+        fills=list(engine.fills),
+        trades=trades,
+        timestamps=step_ts,
+        equity=equity,
+        cash=cash,
+        bars={s.symbol: s for s in series},
+        stats=stats,
+        initial_cash=portfolio.initial_cash,
+        strategies=per,
+        fees_paid=portfolio.fees,
         turnover=portfolio.turnover,
     )

@@ -15,8 +15,12 @@ from tradeforge.core.types import FillTiming, Liquidity, OrderStatus, OrderType,
 if TYPE_CHECKING:
     from tradeforge.core.engine import Engine
 
-_REASON_BY_ROLE = {"stop_loss": "stop_loss", "take_profit": "take_profit", "kill_switch": "kill_switch",
-                   "exit": "exit"}
+_REASON_BY_ROLE = {
+    "stop_loss": "stop_loss",
+    "take_profit": "take_profit",
+    "kill_switch": "kill_switch",
+    "exit": "exit",
+}
 
 
 class SimulatedBroker:
@@ -77,7 +81,9 @@ class SimulatedBroker:
             if order.is_open and order.tif is TimeInForce.IOC:
                 self._drop(order, OrderStatus.EXPIRED, "IOC: not filled on the first bar")
         # exits attached to entries that filled on this very bar
-        for order in [w for w in self.working if w.parent_id in opened_here and w.created_bar == self.engine.step]:
+        for order in [
+            w for w in self.working if w.parent_id in opened_here and w.created_bar == self.engine.step
+        ]:
             if not order.is_open:
                 continue
             entry_price = opened_here[order.parent_id]  # type: ignore[index]
@@ -104,7 +110,13 @@ class SimulatedBroker:
         return False
 
     def _match(
-        self, order: Order, stream: Stream, i: int, o: float, h: float, low: float,
+        self,
+        order: Order,
+        stream: Stream,
+        i: int,
+        o: float,
+        h: float,
+        low: float,
         opened_here: dict[int, float] | None,
     ) -> None:
         sibling = self._sibling(order)
@@ -117,7 +129,11 @@ class SimulatedBroker:
             return
         price, liquidity = hit
         self._execute(order, stream, i, price, liquidity)
-        if opened_here is not None and order.filled_qty > 0 and (order.sl is not None or order.tp is not None):
+        if (
+            opened_here is not None
+            and order.filled_qty > 0
+            and (order.sl is not None or order.tp is not None)
+        ):
             opened_here[order.id] = order.avg_fill_price
 
     def _sibling(self, order: Order) -> Order | None:
@@ -148,8 +164,11 @@ class SimulatedBroker:
         if order.qty is None:
             qty = engine.affordable_qty(order, price, self.fees.unit_rate(liquidity), self.fees.fixed())
             if qty <= 0:
-                self._drop(order, OrderStatus.REJECTED,
-                           f"insufficient margin: not enough to buy one lot of {order.symbol} at {price:g}")
+                self._drop(
+                    order,
+                    OrderStatus.REJECTED,
+                    f"insufficient margin: not enough to buy one lot of {order.symbol} at {price:g}",
+                )
                 return
             order.qty = qty
         qty = order.remaining
@@ -169,7 +188,9 @@ class SimulatedBroker:
         fee = self.fees.fee(qty, price, liquidity)
         shortfall = engine.margin_shortfall(order, qty, price, fee)
         if shortfall is not None:
-            self._drop(order, OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELLED, shortfall)
+            self._drop(
+                order, OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELLED, shortfall
+            )
             return
         reason = _REASON_BY_ROLE.get(order.role, order.type.value)
         engine.order_filled(order, qty, price, fee, liquidity, reason)

@@ -70,5 +70,13 @@ class HistoricalFeed:
                 p = pointers[slot]
                 if p < len(s) and int(s.ts[p]) == ts:
                     pointers[slot] = p + 1
-                    yield Bar(s.symbol, ts, float(s.open[p]), float(s.high[p]), float(s.low[p]),
-                              float(s.close[p]), float(s.volume[p]), s.timeframe)
+                    yield Bar(
+                        s.symbol,
+                        ts,
+                        float(s.open[p]),
+                        float(s.high[p]),
+                        float(s.low[p]),
+                        float(s.close[p]),
+                        float(s.volume[p]),
+                        s.timeframe,
+                    )
