@@ -40,8 +40,9 @@ def both():
     bt_frame = frame.rename(columns=str.capitalize)
     bt_frame.index = bt_frame.index.tz_localize(None)
     bt_stats = Backtest(bt_frame, BtSmaCross, cash=10_000, commission=0.002, finalize_trades=False).run()
-    ours = run_backtest(SmaCross, load_sample("GOOG"), cash=10_000, commission=0.002,
-                        instruments={"GOOG": sample_instrument("GOOG")})
+    ours = run_backtest(
+        SmaCross, load_sample("GOOG"), cash=10_000, commission=0.002, instruments={"GOOG": sample_instrument("GOOG")}
+    )
     return bt_stats, ours
 
 
@@ -93,8 +94,14 @@ def test_every_statistic_matches(both):
 
 def test_replay_gives_the_same_result(both):
     _, ours = both
-    replayed = run_backtest(SmaCross, load_sample("GOOG"), cash=10_000, commission=0.002,
-                            instruments={"GOOG": sample_instrument("GOOG")}, replay=True)
+    replayed = run_backtest(
+        SmaCross,
+        load_sample("GOOG"),
+        cash=10_000,
+        commission=0.002,
+        instruments={"GOOG": sample_instrument("GOOG")},
+        replay=True,
+    )
     assert np.array_equal(replayed.equity, ours.equity)
     assert [(f.order_id, f.bar, f.price, f.qty, f.fee) for f in replayed.fills] == [
         (f.order_id, f.bar, f.price, f.qty, f.fee) for f in ours.fills

@@ -404,24 +404,23 @@ class Engine:
             price = self.last_price(order.symbol)
         except OrderRejected as exc:
             return exc.reason
-        prices = self.prices()
         for p in (order.limit, order.stop):
             if p is not None:
                 price = p
         inst = self.instruments[order.symbol]
         if order.qty is not None:
+            if inst.round_qty_down(order.qty) == 0.0:
+                return f"order size {order.qty:g} is below the lot size {inst.lot_size:g} of {order.symbol}"
+            if inst.min_notional and order.qty * price * inst.multiplier < inst.min_notional:
+                return f"order value {order.qty * price:,.2f} is below the minimum notional {inst.min_notional:g}"
+        if not self.risk.active:
+            return None
+        prices = self.prices()
+        if order.qty is not None:
             qty = order.qty
-        else:
+        else:  # a fraction order: estimate its size at the last price for the checks
             budget = self.portfolio.book_margin_available(strategy._name, prices)
             qty = budget * self.portfolio.leverage * (order.fraction or 1.0) / (price * inst.multiplier)
-        if order.qty is not None and inst.round_qty_down(order.qty) == 0.0:
-            return f"order size {order.qty:g} is below the lot size {inst.lot_size:g} of {order.symbol}"
-        if (
-            order.qty is not None
-            and inst.min_notional
-            and order.qty * price * inst.multiplier < inst.min_notional
-        ):
-            return f"order value {order.qty * price:,.2f} is below the minimum notional {inst.min_notional:g}"
         check = RiskCheckInput(
             symbol=order.symbol,
             signed_qty=qty * sign,
@@ -429,9 +428,7 @@ class Engine:
             multiplier=inst.multiplier,
             position_qty=pos.qty,
             gross_exposure=(
-                self.portfolio.gross_exposure(prices)
-                if self.risk.limits.max_gross_exposure is not None
-                else 0.0
+                self.portfolio.gross_exposure(prices) if self.risk.limits.max_gross_exposure is not None else 0.0
             ),
             account_position_qty=self.portfolio.net_qty.get(order.symbol, 0.0),
             reduces=reduces,

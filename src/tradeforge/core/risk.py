@@ -54,6 +54,17 @@ class RiskEngine:
         self.limits = limits or RiskLimits()
         self.halted = False
         self.halt_reason = ""
+        lim = self.limits
+        self.has_limits = any(
+            v is not None
+            for v in (lim.max_position_qty, lim.max_position_value, lim.max_gross_exposure, lim.max_order_value,
+                      lim.max_order_qty)
+        )
+
+    @property
+    def active(self) -> bool:
+        """Whether check() can deny anything (no limits and no halt: every order passes)."""
+        return self.has_limits or self.halted
 
     def halt(self, reason: str) -> None:
         self.halted = True
