@@ -111,24 +111,16 @@ def backtest(
             help="sample name (see `tradeforge samples`) or CSV/Parquet file; repeat for several symbols",
         ),
     ],
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="strategy parameter name=value")
-    ] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="strategy parameter name=value")] = None,
     cash: Annotated[float, typer.Option(help="starting cash")] = 10_000.0,
-    commission: Annotated[
-        float, typer.Option(help="fee as a fraction of traded value per fill, 0.002 = 0.2%")
-    ] = 0.0,
+    commission: Annotated[float, typer.Option(help="fee as a fraction of traded value per fill, 0.002 = 0.2%")] = 0.0,
     slippage: Annotated[float, typer.Option(help="adverse slippage of taker fills, fraction of price")] = 0.0,
     spread: Annotated[float, typer.Option(help="bid-ask spread as a fraction of price")] = 0.0,
     fill: Annotated[str, typer.Option(help="market orders fill at next_open or close")] = "next_open",
     hedging: Annotated[bool, typer.Option(help="per-trade positions instead of netting")] = False,
     leverage: Annotated[float, typer.Option(help="account leverage (1 = none)")] = 1.0,
-    replay: Annotated[
-        bool, typer.Option(help="push bars one at a time (the live path); same results")
-    ] = False,
-    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path(
-        "tradeforge-output/backtest"
-    ),
+    replay: Annotated[bool, typer.Option(help="push bars one at a time (the live path); same results")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("tradeforge-output/backtest"),
     report: Annotated[bool, typer.Option(help="write the HTML report")] = True,
     debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
 ) -> None:
@@ -190,9 +182,7 @@ def demo(
         fail(exc, debug)
         return
     console.print(comparison_table(rows))
-    console.print(
-        f"Open the HTML reports above in a browser; CSV and JSON exports sit next to them in {out}/."
-    )
+    console.print(f"Open the HTML reports above in a browser; CSV and JSON exports sit next to them in {out}/.")
 
 
 def main() -> None:

@@ -166,35 +166,39 @@ class KillSwitch:
     step: int
 
 
-_steps = st.integers(0, 160)
-_place = st.builds(
-    PlaceOrder,
-    step=_steps,
-    slot=st.integers(0, 1),
-    side=st.sampled_from([Side.BUY, Side.SELL]),
-    kind=st.sampled_from(["market", "market", "limit", "stop", "stop_limit", "trailing"]),
-    sizing=st.one_of(
-        st.tuples(st.just("lots"), st.integers(1, 50).map(float)),
-        st.tuples(st.just("equity"), st.floats(0.01, 1.5)),
-        st.tuples(st.just("fraction"), st.floats(0.01, 1.0)),
-        st.tuples(st.just("all"), st.just(0.0)),
-    ),
-    offset=st.floats(-0.05, 0.05),
-    offset2=st.floats(-0.03, 0.03),
-    sl=st.one_of(st.none(), st.floats(-0.01, 0.1)),
-    tp=st.one_of(st.none(), st.floats(-0.01, 0.1)),
-    tif=st.sampled_from(["gtc", "gtc", "gtc", "ioc", "day", "gtt"]),
-    ttl=st.integers(1, 10),
-)
-_close = st.builds(
-    ClosePosition,
-    step=_steps,
-    slot=st.integers(0, 1),
-    fraction=st.one_of(st.just(1.0), st.just(1.0), st.floats(0.05, 1.0)),
-    pick=st.one_of(st.none(), st.none(), st.integers(0, 5)),
-)
-_cancel = st.builds(CancelOrder, step=_steps, pick=st.integers(0, 10))
-_action = st.one_of(_place, _place, _place, _close, _close, _cancel, st.builds(KillSwitch, step=_steps))
+def actions(last_step: int) -> st.SearchStrategy[Any]:
+    """One plan action at a step in [0, last_step]."""
+    steps = st.integers(0, last_step)
+    place = st.builds(
+        PlaceOrder,
+        step=steps,
+        slot=st.integers(0, 1),
+        side=st.sampled_from([Side.BUY, Side.SELL]),
+        kind=st.sampled_from(["market", "market", "limit", "stop", "stop_limit", "trailing"]),
+        sizing=st.one_of(
+            st.tuples(st.just("lots"), st.integers(1, 50).map(float)),
+            st.tuples(st.just("equity"), st.floats(0.01, 1.5)),
+            st.tuples(st.just("fraction"), st.floats(0.01, 1.0)),
+            st.tuples(st.just("all"), st.just(0.0)),
+        ),
+        offset=st.floats(-0.05, 0.05),
+        offset2=st.floats(-0.03, 0.03),
+        sl=st.one_of(st.none(), st.floats(-0.01, 0.1)),
+        tp=st.one_of(st.none(), st.floats(-0.01, 0.1)),
+        tif=st.sampled_from(["gtc", "gtc", "gtc", "ioc", "day", "gtt"]),
+        ttl=st.integers(1, 10),
+    )
+    close = st.builds(
+        ClosePosition,
+        step=steps,
+        slot=st.integers(0, 1),
+        fraction=st.one_of(st.just(1.0), st.just(1.0), st.floats(0.05, 1.0)),
+        pick=st.one_of(st.none(), st.none(), st.integers(0, 5)),
+    )
+    cancel = st.builds(CancelOrder, step=steps, pick=st.integers(0, 10))
+    return st.one_of(place, place, place, close, close, cancel)
+
+
 Action = PlaceOrder | ClosePosition | CancelOrder | KillSwitch
 
 
@@ -214,13 +218,17 @@ def scenarios(draw: st.DrawFn, mode: PositionMode | None = None) -> Scenario:
     timeframe = draw(st.sampled_from([NS_MINUTE, NS_DAY]))
     n_symbols = draw(st.sampled_from([1, 1, 2]))
     bars = []
+    first = START + draw(st.integers(0, 1500 if timeframe == NS_MINUTE else 30)) * timeframe
     for k in range(n_symbols):
-        first = START + draw(st.integers(0, 1500 if timeframe == NS_MINUTE else 30)) * timeframe
-        if k > 0:
-            first += draw(st.integers(0, 10)) * timeframe
-        bars.append(draw(bars_specs(SYMBOLS[k], timeframe, first)))
+        # the other symbol starts with or after the first one (see test_first_symbol_may_start_later)
+        start = first + (draw(st.integers(0, 10)) * timeframe if k > 0 else 0)
+        bars.append(draw(bars_specs(SYMBOLS[k], timeframe, start)))
     setup = draw(setups(mode))
-    plan = draw(st.lists(_action, min_size=1, max_size=40))
+    n_steps = len({t for b in bars for t in b.ts})
+    plan = draw(st.lists(actions(n_steps - 1), min_size=10, max_size=60))
+    kill_at = draw(st.one_of(st.none(), st.none(), st.none(), st.none(), st.integers(0, n_steps - 1)))
+    if kill_at is not None:  # rare: it refuses every later entry
+        plan.append(KillSwitch(kill_at))
     return Scenario(timeframe, tuple(bars), setup, tuple(plan))
 
 
@@ -544,7 +552,6 @@ def test_trade_pnl_adds_up_to_equity_change(scn: Scenario) -> None:
 def test_order_statuses_follow_the_legal_table(scn: Scenario) -> None:
     """8. every order's history is a legal path from NEW, and none is left NEW or SUBMITTED."""
     result, _ = run(scn)
-    assert result.orders
     for o in result.orders:
         path = [OrderStatus.NEW] + [status for _, status in o.history]
         for a, b in zip(path, path[1:], strict=False):
@@ -553,3 +560,25 @@ def test_order_statuses_follow_the_legal_table(scn: Scenario) -> None:
         assert o.status not in (OrderStatus.NEW, OrderStatus.SUBMITTED), f"order #{o.id} left {o.status}"
         if o.status is OrderStatus.FILLED:
             assert o.qty is not None and math.isclose(o.filled_qty, o.qty, rel_tol=1e-9)
+
+
+@settings(max_examples=20, **SETTINGS)
+@given(
+    n=st.integers(20, 60),
+    later=st.integers(1, 10),
+    price=st.floats(1.0, 1000.0),
+    timeframe=st.sampled_from([NS_MINUTE, NS_DAY]),
+)
+def test_first_symbol_may_start_later(n: int, later: int, price: float, timeframe: int) -> None:
+    """Multi-symbol data on one timeline allows gaps, so the first symbol given may start after another one:
+    the run must still work (equity finite at every step) instead of failing on the benchmark close."""
+    ts = START + np.arange(n, dtype=np.int64) * timeframe
+    flat = np.full(n, price)
+    series = [
+        BarSeries.from_arrays("AAA", timeframe, ts + later * timeframe, flat, flat, flat, flat),
+        BarSeries.from_arrays("BBB", timeframe, ts, flat, flat, flat, flat),
+    ]
+    plan = (PlaceOrder(0, 1, Side.BUY, "market", ("lots", 1.0), 0.0, 0.0, None, None, "gtc", 1),)
+    result = run_backtest(Scripted(plan=plan, timeframe=timeframe), series)
+    assert result.equity.shape == (n + later,)
+    assert np.all(np.isfinite(result.equity))

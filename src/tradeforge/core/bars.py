@@ -65,9 +65,7 @@ class BarSeries:
             raise DataError(f"{name}: the time frame must be positive, got {self.timeframe} ns")
         for col in COLUMNS:
             if getattr(self, col).shape != (n,):
-                raise DataError(
-                    f"{name}: column {col} has {getattr(self, col).shape} values for {n} timestamps"
-                )
+                raise DataError(f"{name}: column {col} has {getattr(self, col).shape} values for {n} timestamps")
         if n == 0:
             raise DataError(f"{name}: no bars: the series is empty")
         steps = np.diff(self.ts)
@@ -85,20 +83,14 @@ class BarSeries:
             if nonfinite.size:
                 i = int(nonfinite[0])
                 raise DataError(
-                    f"{name}: {col} is NaN or infinite at row {i} ({iso(int(self.ts[i]))}); "
-                    "fill or drop that bar"
+                    f"{name}: {col} is NaN or infinite at row {i} ({iso(int(self.ts[i]))}); fill or drop that bar"
                 )
         inverted = np.flatnonzero(self.high < self.low)
         if inverted.size:
             i = int(inverted[0])
-            raise DataError(
-                f"{name}: high {self.high[i]} < low {self.low[i]} at row {i} ({iso(int(self.ts[i]))})"
-            )
+            raise DataError(f"{name}: high {self.high[i]} < low {self.low[i]} at row {i} ({iso(int(self.ts[i]))})")
         outside = np.flatnonzero(
-            (self.open > self.high)
-            | (self.open < self.low)
-            | (self.close > self.high)
-            | (self.close < self.low)
+            (self.open > self.high) | (self.open < self.low) | (self.close > self.high) | (self.close < self.low)
         )
         if outside.size:
             i = int(outside[0])

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeforge.core.clock import floor_ns, iso, parse_timeframe
-from tradeforge.core.errors import ConfigError, DataError, OrderRejected, StrategyError
+from tradeforge.core.errors import ConfigError, DataError, LookAheadError, OrderRejected, StrategyError
 from tradeforge.core.events import Bar, Fill
 from tradeforge.core.orders import Order
 from tradeforge.core.portfolio import Portfolio
@@ -27,16 +27,14 @@ from tradeforge.core.ports import ExecutionGateway
 from tradeforge.core.risk import RiskCheckInput, RiskEngine
 from tradeforge.core.series import BarView, Resampler, Stream
 from tradeforge.core.strategy import Strategy, TradeEvent
-from tradeforge.core.trades import Trade
+from tradeforge.core.trades import Position, Trade
 from tradeforge.core.types import Liquidity, OrderStatus, OrderType, PositionMode, Side, TimeInForce
 
 IntArray = npt.NDArray[np.int64]
 
 
 class Engine:
-    def __init__(
-        self, portfolio: Portfolio, gateway: ExecutionGateway, risk: RiskEngine | None = None
-    ) -> None:
+    def __init__(self, portfolio: Portfolio, gateway: ExecutionGateway, risk: RiskEngine | None = None) -> None:
         self.portfolio = portfolio
         self.gateway = gateway
         self.risk = risk or RiskEngine()
@@ -56,6 +54,8 @@ class Engine:
         self._order_seq = 0
         self._entries: dict[tuple[str, str], int] = {}  # (strategy, symbol) -> period of the last entry
         self._pending: list[Bar] = []
+        self._now_step = -1
+        self._now = 0
         self._started = False
         self._stopped = False
         self._wants_orders: set[str] = set()  # strategies that override on_order / on_trade
@@ -75,9 +75,7 @@ class Engine:
         self.bar_steps[symbol] = []
         return stream
 
-    def add_strategy(
-        self, strategy: Strategy, symbols: Sequence[str] | None = None, capital: float = 0.0
-    ) -> None:
+    def add_strategy(self, strategy: Strategy, symbols: Sequence[str] | None = None, capital: float = 0.0) -> None:
         if not isinstance(strategy, Strategy):
             raise ConfigError(f"{strategy!r} is not a Strategy instance: subclass tradeforge.Strategy")
         if self._started:
@@ -132,9 +130,10 @@ class Engine:
     def now(self) -> int:
         if self.step < 0:
             raise ConfigError("there is no current bar before the first step")
-        if self._batch_ts is not None:
-            return int(self._batch_ts[self.step])
-        return self.step_ts[self.step]
+        if self._now_step != self.step:  # one int per step, shared by every order and fill of that step
+            self._now_step = self.step
+            self._now = int(self._batch_ts[self.step]) if self._batch_ts is not None else self.step_ts[self.step]
+        return self._now
 
     def last_price(self, symbol: str) -> float:
         stream = self.base[symbol]
@@ -246,9 +245,7 @@ class Engine:
         last = stream.growing["ts"].view()
         if stream.length and bar.ts <= int(last[-1]):
             kind = "duplicate" if bar.ts == int(last[-1]) else "out of order"
-            raise DataError(
-                f"{bar.symbol} bar at {iso(bar.ts)} is {kind}: the last bar was at {iso(int(last[-1]))}"
-            )
+            raise DataError(f"{bar.symbol} bar at {iso(bar.ts)} is {kind}: the last bar was at {iso(int(last[-1]))}")
         if self._pending and bar.ts != self._pending[0].ts:
             if bar.ts < self._pending[0].ts:
                 raise DataError(f"bar at {iso(bar.ts)} arrived after bars at {iso(self._pending[0].ts)}")
@@ -300,7 +297,7 @@ class Engine:
     def _call(self, strategy: Strategy, callback: str, func: Callable[..., None], *args: Any) -> None:
         try:
             func(*args)
-        except StrategyError:
+        except (StrategyError, LookAheadError):
             raise
         except Exception as exc:
             when = iso(self.now) if self.step >= 0 else "start"
@@ -336,9 +333,7 @@ class Engine:
                 f"{', '.join(self._symbols[strategy._name])}"
             )
         if self.step < 0:
-            raise ConfigError(
-                "orders can only be placed from on_bar (or later callbacks), not before the first bar"
-            )
+            raise ConfigError("orders can only be placed from on_bar (or later callbacks), not before the first bar")
         now = self.now
         if valid_for is not None:
             expire_at = now + parse_timeframe(valid_for)
@@ -389,17 +384,19 @@ class Engine:
         book = self.portfolio.books[strategy._name]
         pos = book.position(order.symbol)
         sign = int(order.side)
-        reduces = order.reduce_only or (
-            order.qty is not None and pos.qty * sign < 0 and order.qty <= abs(pos.qty)
-        )
+        reduces = order.reduce_only or (order.qty is not None and pos.qty * sign < 0 and order.qty <= abs(pos.qty))
         if not reduces and strategy.entry_period:
             period = floor_ns(order.created_ts, parse_timeframe(strategy.entry_period))
             key = (strategy._name, order.symbol)
             if self._entries.get(key) == period:
-                return (
-                    f"entry window: {order.symbol} was already entered in this {strategy.entry_period} period"
-                )
-            self._entries[key] = period
+                return f"entry window: {order.symbol} was already entered in this {strategy.entry_period} period"
+            reason = self._checks(strategy, order, pos, sign, reduces)
+            if reason is None:  # only an accepted order uses up the period
+                self._entries[key] = period
+            return reason
+        return self._checks(strategy, order, pos, sign, reduces)
+
+    def _checks(self, strategy: Strategy, order: Order, pos: Position, sign: int, reduces: bool) -> str | None:
         try:
             price = self.last_price(order.symbol)
         except OrderRejected as exc:
@@ -436,8 +433,16 @@ class Engine:
         return self.risk.check(check)
 
     def close_position(
-        self, strategy: Strategy, symbol: str, fraction: float, trade: Trade | None
+        self,
+        strategy: Strategy,
+        symbol: str,
+        fraction: float,
+        trade: Trade | None,
+        *,
+        role: str = "exit",
+        tag: str = "close",
     ) -> list[Order]:
+        """Market orders that close the position (netting), each open trade (hedging) or one trade."""
         book = self.portfolio.books[strategy._name]
         hedging = self.portfolio.mode is PositionMode.HEDGING
         targets: list[tuple[float, int | None]] = []
@@ -474,8 +479,8 @@ class Engine:
                     tif=TimeInForce.GTC,
                     expire_at=None,
                     valid_for=None,
-                    tag="close",
-                    role="exit",
+                    tag=tag,
+                    role=role,
                     reduce_only=True,
                     trade_id=trade_id,
                 )
@@ -494,28 +499,8 @@ class Engine:
             self.cancel(order, f"kill switch: {reason}")
         for strategy in self.strategies:
             book = self.portfolio.books[strategy._name]
-            for symbol, pos in book.positions.items():
-                if pos.qty:
-                    self.submit_new(
-                        strategy,
-                        side=Side.SELL if pos.qty > 0 else Side.BUY,
-                        symbol=symbol,
-                        kind=OrderType.MARKET,
-                        qty=abs(pos.qty),
-                        fraction=None,
-                        limit=None,
-                        stop=None,
-                        sl=None,
-                        tp=None,
-                        trail_amount=None,
-                        trail_percent=None,
-                        tif=TimeInForce.GTC,
-                        expire_at=None,
-                        valid_for=None,
-                        tag="kill switch",
-                        role="kill_switch",
-                        reduce_only=True,
-                    )
+            for symbol in [sym for sym, pos in book.positions.items() if pos.qty]:
+                self.close_position(strategy, symbol, 1.0, None, role="kill_switch", tag="kill switch")
 
     # ============================================== callbacks from the gateway
     def order_status(self, order: Order, status: OrderStatus, reason: str = "") -> None:

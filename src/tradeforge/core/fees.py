@@ -13,7 +13,8 @@ from tradeforge.core.types import Liquidity
 
 class FeeModel(Protocol):
     def fee(self, qty: float, price: float, liquidity: Liquidity) -> float:
-        """Fee in the quote currency for trading |qty| units at price (qty > 0)."""
+        """Fee in the quote currency for trading |qty| units at price (qty > 0). For contracts with a
+        multiplier, price is the value of one contract (price x multiplier)."""
         ...
 
     def unit_rate(self, liquidity: Liquidity) -> float:

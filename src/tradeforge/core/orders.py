@@ -95,9 +95,7 @@ class Order:
         self.fees += fee
 
     def describe(self) -> str:
-        parts = [
-            f"#{self.id} {self.side.name} {self.qty if self.qty is not None else 'fraction'} {self.symbol}"
-        ]
+        parts = [f"#{self.id} {self.side.name} {self.qty if self.qty is not None else 'fraction'} {self.symbol}"]
         parts.append(self.type.value)
         if self.limit is not None:
             parts.append(f"limit={self.limit}")

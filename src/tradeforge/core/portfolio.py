@@ -108,9 +108,7 @@ class Portfolio:
         return total
 
     def gross_exposure(self, prices: dict[str, float]) -> float:
-        return sum(
-            abs(qty) * prices[s] * self.instruments[s].multiplier for s, qty in self.net_qty.items() if qty
-        )
+        return sum(abs(qty) * prices[s] * self.instruments[s].multiplier for s, qty in self.net_qty.items() if qty)
 
     def margin_available(self, prices: dict[str, float]) -> float:
         """Equity not pledged as margin for open positions (never negative)."""
@@ -118,11 +116,7 @@ class Portfolio:
 
     def book_margin_available(self, strategy: str, prices: dict[str, float]) -> float:
         book = self.books[strategy]
-        gross = sum(
-            abs(p.qty) * prices[s] * self.instruments[s].multiplier
-            for s, p in book.positions.items()
-            if p.qty
-        )
+        gross = sum(abs(p.qty) * prices[s] * self.instruments[s].multiplier for s, p in book.positions.items() if p.qty)
         return max(0.0, self.book_equity(strategy, prices) - gross / self.leverage)
 
     # ----------------------------------------------------------------- fills

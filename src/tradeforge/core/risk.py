@@ -29,9 +29,7 @@ class RiskLimits:
             value = getattr(self, f.name)
             if f.name == "check_margin":
                 continue
-            if value is not None and not (
-                isinstance(value, (int, float)) and math.isfinite(value) and value > 0
-            ):
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"risk limit {f.name} must be a positive number or None, got {value!r}")
 
 
@@ -57,8 +55,13 @@ class RiskEngine:
         lim = self.limits
         self.has_limits = any(
             v is not None
-            for v in (lim.max_position_qty, lim.max_position_value, lim.max_gross_exposure, lim.max_order_value,
-                      lim.max_order_qty)
+            for v in (
+                lim.max_position_qty,
+                lim.max_position_value,
+                lim.max_gross_exposure,
+                lim.max_order_value,
+                lim.max_order_qty,
+            )
         )
 
     @property
@@ -74,9 +77,7 @@ class RiskEngine:
         """None when the order may go on, else the reason it is denied."""
         lim = self.limits
         if self.halted and not c.reduces:
-            return (
-                f"kill switch engaged ({self.halt_reason}): only orders that reduce a position are accepted"
-            )
+            return f"kill switch engaged ({self.halt_reason}): only orders that reduce a position are accepted"
         qty = abs(c.signed_qty)
         value = qty * c.price * c.multiplier
         if lim.max_order_qty is not None and qty > lim.max_order_qty:
@@ -87,9 +88,7 @@ class RiskEngine:
             return None
         after = c.position_qty + c.signed_qty
         if lim.max_position_qty is not None and abs(after) > lim.max_position_qty:
-            return (
-                f"position in {c.symbol} would be {after:g}, beyond max_position_qty {lim.max_position_qty:g}"
-            )
+            return f"position in {c.symbol} would be {after:g}, beyond max_position_qty {lim.max_position_qty:g}"
         after_value = abs(after) * c.price * c.multiplier
         if lim.max_position_value is not None and after_value > lim.max_position_value:
             return (
@@ -101,8 +100,5 @@ class RiskEngine:
             after_acct = abs(c.account_position_qty + c.signed_qty) * c.price * c.multiplier
             gross = c.gross_exposure - before + after_acct
             if gross > lim.max_gross_exposure:
-                return (
-                    f"gross exposure would be {gross:,.2f}, beyond max_gross_exposure "
-                    f"{lim.max_gross_exposure:,.2f}"
-                )
+                return f"gross exposure would be {gross:,.2f}, beyond max_gross_exposure {lim.max_gross_exposure:,.2f}"
         return None

@@ -69,9 +69,7 @@ class GrowingColumn:
 class Stream:
     """One symbol at one time frame: source columns, the revealed count and what to extend on each reveal."""
 
-    def __init__(
-        self, symbol: str, timeframe: int, *, arrays: dict[str, npt.NDArray[Any]] | None = None
-    ) -> None:
+    def __init__(self, symbol: str, timeframe: int, *, arrays: dict[str, npt.NDArray[Any]] | None = None) -> None:
         self.symbol = symbol
         self.timeframe = timeframe
         self.label = f"{symbol} {format_timeframe(timeframe)}"
@@ -149,9 +147,7 @@ class Stream:
         return out
 
     # -------------------------------------------------------- indicators
-    def indicator(
-        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
-    ) -> Any:
+    def indicator(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
         """Register func(*args, **kwargs) computed on this stream; returns a Series or a tuple of them."""
 
         def resolve(limit: int | None) -> tuple[Any, ...]:
@@ -200,9 +196,7 @@ class Stream:
         def hook(i: int) -> None:
             values = _normalize(func(*resolve(i + 1), **kwargs), i + 1, name)
             if len(values) != len(series_list):
-                raise ConfigError(
-                    f"indicator {name} returned {len(values)} outputs, earlier {len(series_list)}"
-                )
+                raise ConfigError(f"indicator {name} returned {len(values)} outputs, earlier {len(series_list)}")
             for k, arr in enumerate(values):
                 v = float(arr[i])
                 buffers[k].append(v)
@@ -274,7 +268,7 @@ def _probe_causality(
                 when = iso(int(stream.column("ts")[row]))
                 raise LookAheadError(
                     f"indicator {name} (output {k}) looks ahead: its value at bar {row} ({when}) is "
-                    f"{f[row]!r} with all the data but {p[row]!r} with only the first {cut} bars. An indicator "
+                    f"{float(f[row])!r} with all the data but {float(p[row])!r} with only the first {cut} bars. An indicator "
                     "may only use bars up to the one it is computed for."
                 )
 

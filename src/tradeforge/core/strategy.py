@@ -157,6 +157,18 @@ class Strategy:
     def position(self, symbol: str | None = None) -> Position:
         return self.engine.portfolio.books[self._name].position(symbol or self.symbols[0])
 
+    def unrealized_pnl(self, symbol: str | None = None) -> float:
+        """Open trades' profit or loss at the last close (price move only; fees are in realized_pnl)."""
+        sym = symbol or self.symbols[0]
+        price = self.engine.last_price(sym) if self.engine.base[sym].n else 0.0
+        book = self.engine.portfolio.books[self._name]
+        return sum((price - t.entry_price) * t.size * t.multiplier for t in book.open_trades if t.symbol == sym)
+
+    @property
+    def realized_pnl(self) -> float:
+        """Net profit or loss of this strategy's closed trades (fees included)."""
+        return self.engine.portfolio.books[self._name].realized_pnl
+
     @property
     def orders(self) -> list[Order]:
         """Open (working) orders of this strategy."""
@@ -286,9 +298,7 @@ class Strategy:
         else:
             kind = OrderType.MARKET
         for label, price in (("limit", limit), ("stop", stop), ("sl", sl), ("tp", tp), ("trail", trail)):
-            if price is not None and not (
-                isinstance(price, (int, float)) and math.isfinite(price) and price > 0
-            ):
+            if price is not None and not (isinstance(price, (int, float)) and math.isfinite(price) and price > 0):
                 raise ConfigError(f"{label} must be a positive price, got {price!r}")
         if trail_percent is not None and not 0 < trail_percent < 1:
             raise ConfigError(f"trail_percent must be a fraction in (0, 1), got {trail_percent!r}")
@@ -312,9 +322,7 @@ class Strategy:
             tag=tag,
         )
 
-    def close(
-        self, symbol: str | None = None, *, fraction: float = 1.0, trade: Trade | None = None
-    ) -> list[Order]:
+    def close(self, symbol: str | None = None, *, fraction: float = 1.0, trade: Trade | None = None) -> list[Order]:
         """Close the position in symbol (or one trade, or a fraction of it) with market orders."""
         if not 0 < fraction <= 1:
             raise ConfigError(f"close fraction must be in (0, 1], got {fraction!r}")

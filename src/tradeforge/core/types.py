@@ -77,13 +77,9 @@ class Instrument:
         for name in ("tick_size", "lot_size", "multiplier"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigError(
-                    f"instrument {self.symbol}: {name} must be a positive number, got {value!r}"
-                )
+                raise ConfigError(f"instrument {self.symbol}: {name} must be a positive number, got {value!r}")
         if not (math.isfinite(self.min_notional) and self.min_notional >= 0):
-            raise ConfigError(
-                f"instrument {self.symbol}: min_notional must be >= 0, got {self.min_notional!r}"
-            )
+            raise ConfigError(f"instrument {self.symbol}: min_notional must be >= 0, got {self.min_notional!r}")
 
     def round_qty_down(self, qty: float) -> float:
         """Largest multiple of lot_size not above |qty| (sign kept)."""

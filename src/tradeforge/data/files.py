@@ -33,9 +33,7 @@ _CSV_READ_ERRORS = (
 )
 
 
-def read_bars(
-    path: str | PathLike[str], *, symbol: str | None = None, timeframe: str | int | None = None
-) -> BarSeries:
+def read_bars(path: str | PathLike[str], *, symbol: str | None = None, timeframe: str | int | None = None) -> BarSeries:
     """Read one symbol's bars from a .csv, .csv.gz, .parquet or .pq file into a validated BarSeries.
 
     Columns are matched case-insensitively: a time column (timestamp, datetime, date or time; in Parquet also

@@ -96,8 +96,7 @@ def _column_map(frame: pd.DataFrame, origin: Origin) -> dict[str, object]:
         key = str(original).strip().lower()
         if key in names:
             raise DataError(
-                f"{origin.source}: columns {names[key]!r} and {original!r} both read as {key!r}; "
-                "keep only one of them"
+                f"{origin.source}: columns {names[key]!r} and {original!r} both read as {key!r}; keep only one of them"
             )
         names[key] = original
     return names
@@ -159,9 +158,7 @@ def _datetimes_to_ns(index: pd.DatetimeIndex, name: str, origin: Origin) -> npt.
     try:
         return np.asarray(utc.as_unit("ns").asi8, dtype=np.int64)
     except pd.errors.OutOfBoundsDatetime as exc:
-        raise DataError(
-            f"{origin.source}: {name} values must lie between the years 1678 and 2261 ({exc})"
-        ) from exc
+        raise DataError(f"{origin.source}: {name} values must lie between the years 1678 and 2261 ({exc})") from exc
 
 
 def _epoch_to_ns(numbers: npt.NDArray[np.generic], name: str, origin: Origin) -> npt.NDArray[np.int64]:

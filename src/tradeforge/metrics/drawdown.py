@@ -24,8 +24,7 @@ def drawdown_series(equity: npt.ArrayLike) -> npt.NDArray[np.float64]:
     eq = np.asarray(equity, dtype=np.float64)
     if eq.ndim != 1 or eq.size == 0:
         raise DataError(
-            f"drawdown_series needs a non-empty 1-D equity array, got shape {eq.shape}; "
-            "pass one equity value per step"
+            f"drawdown_series needs a non-empty 1-D equity array, got shape {eq.shape}; pass one equity value per step"
         )
     with np.errstate(divide="ignore", invalid="ignore"):
         dd: npt.NDArray[np.float64] = eq / np.maximum.accumulate(eq) - 1.0

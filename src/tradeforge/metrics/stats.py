@@ -99,8 +99,7 @@ def _check_inputs(
         close = np.asarray(benchmark_close, dtype=np.float64)
         if close.shape != eq.shape:
             raise DataError(
-                f"benchmark_close has shape {close.shape} but equity has {eq.shape}; pass one close price "
-                "per step"
+                f"benchmark_close has shape {close.shape} but equity has {eq.shape}; pass one close price per step"
             )
         if not bool(np.all(np.isfinite(close) & (close > 0))):
             bad = int(np.flatnonzero(~(np.isfinite(close) & (close > 0)))[0])
@@ -110,8 +109,7 @@ def _check_inputs(
             )
     if not -1 < risk_free_rate < 1:
         raise ConfigError(
-            f"risk_free_rate must be an annual rate as a fraction in (-1, 1), e.g. 0.02 for 2%, "
-            f"got {risk_free_rate}"
+            f"risk_free_rate must be an annual rate as a fraction in (-1, 1), e.g. 0.02 for 2%, got {risk_free_rate}"
         )
     if not 0 <= warmup_bars < len(eq):
         raise ConfigError(f"warmup_bars must be in [0, {len(eq) - 1}] (a step index), got {warmup_bars}")

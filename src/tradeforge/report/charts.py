@@ -67,9 +67,7 @@ def exit_hover(row: Mapping[Hashable, Any]) -> str:
     )
 
 
-def _markers(
-    name: str, x: pd.Series, y: pd.Series, text: list[str], symbol: str, color: object
-) -> go.Scatter:
+def _markers(name: str, x: pd.Series, y: pd.Series, text: list[str], symbol: str, color: object) -> go.Scatter:
     return go.Scatter(
         x=to_ms(x.to_numpy(dtype=np.int64)),
         y=y.to_numpy(dtype=np.float64),
@@ -173,9 +171,7 @@ def build_chart(result: Result, symbol: str | None, trades: pd.DataFrame | None 
             fig.add_trace(_line(f"Equity {name}", x, values, notes, line={"width": 1}), row=row, col=1)
     fig.update_yaxes(title_text="Equity", row=row, col=1)
     fig.add_trace(
-        _line(
-            "Drawdown [%]", x, drawdown_pct(equity), notes, fill="tozeroy", line={"color": RED, "width": 1}
-        ),
+        _line("Drawdown [%]", x, drawdown_pct(equity), notes, fill="tozeroy", line={"color": RED, "width": 1}),
         row=row + 1,
         col=1,
     )

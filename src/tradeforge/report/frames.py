@@ -76,9 +76,7 @@ FILL_COLUMNS = (
 )
 
 
-def utc_times(
-    ns: Sequence[int] | npt.NDArray[np.int64], missing: npt.ArrayLike | None = None
-) -> pd.DatetimeIndex:
+def utc_times(ns: Sequence[int] | npt.NDArray[np.int64], missing: npt.ArrayLike | None = None) -> pd.DatetimeIndex:
     """Integer ns UTC -> tz-aware DatetimeIndex; rows where the boolean `missing` is true become NaT."""
     values = np.asarray(ns, dtype=np.int64)
     stamps = pd.DatetimeIndex(pd.to_datetime(values, unit="ns", utc=True))
@@ -198,9 +196,7 @@ def orders_frame(result: Result) -> pd.DataFrame:
     frame["updated_time"] = utc_times(frame["updated_ts"].to_numpy(dtype=np.int64), missing=unchanged)
     frame = frame.drop(columns=["created_ts", "updated_ts", "changed"])
     numeric = ("qty", "fraction", "limit", "stop", "filled_qty", "avg_fill_price", "fees")
-    return frame.astype(
-        {"id": "int64", "parent_id": "Int64", "trade_id": "Int64", **dict.fromkeys(numeric, "float64")}
-    )
+    return frame.astype({"id": "int64", "parent_id": "Int64", "trade_id": "Int64", **dict.fromkeys(numeric, "float64")})
 
 
 def fills_frame(result: Result) -> pd.DataFrame:

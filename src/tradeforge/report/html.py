@@ -65,9 +65,7 @@ def render_report(result: Result, *, title: str | None = None, symbol: str | Non
         notes.insert(0, "The result holds no bars, so no price chart is drawn.")
     elif len(result.bars) > 1:
         others = ", ".join(s for s in result.bars if s != chosen)
-        notes.append(
-            f"Price chart of {chosen}; other symbols in this run: {others} (choose with symbol=...)."
-        )
+        notes.append(f"Price chart of {chosen}; other symbols in this run: {others} (choose with symbol=...).")
     figure_html = chart.figure.to_html(
         full_html=False,
         include_plotlyjs=True,

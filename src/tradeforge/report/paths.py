@@ -12,9 +12,7 @@ def ensure_folder(folder: str | os.PathLike[str], purpose: str = "write exports 
     """Create `folder` (and its parents) if needed; refuse an existing file or a folder we cannot write."""
     path = Path(folder)
     if path.exists() and not path.is_dir():
-        raise ConfigError(
-            f"cannot {purpose} {str(path)!r}: it is an existing file, not a folder; pass a folder"
-        )
+        raise ConfigError(f"cannot {purpose} {str(path)!r}: it is an existing file, not a folder; pass a folder")
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise ConfigError(f"cannot {purpose} {str(path)!r}: {str(parent)!r} is a file, not a folder")
@@ -23,9 +21,7 @@ def ensure_folder(folder: str | os.PathLike[str], purpose: str = "write exports 
     except OSError as exc:
         raise ConfigError(f"cannot {purpose} {str(path)!r}: creating the folder failed: {exc}") from exc
     if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"cannot {purpose} {str(path)!r}: the folder is not writable; choose another folder"
-        )
+        raise ConfigError(f"cannot {purpose} {str(path)!r}: the folder is not writable; choose another folder")
     return path
 
 

@@ -37,15 +37,12 @@ def _cell(tag: str, value: Any, numeric: bool = False) -> str:
     return f"<{tag}{css}>{html.escape(format_value(value))}</{tag}>"
 
 
-def table(
-    headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[bool] = (), css: str = ""
-) -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[bool] = (), css: str = "") -> str:
     """A <table> with a header row; `numeric` flags right-aligned columns."""
     flags = list(numeric) + [False] * (len(headers) - len(numeric))
     head = "".join(_cell("th", h) for h in headers)
     body = "\n".join(
-        "<tr>" + "".join(_cell("td", v, flag) for v, flag in zip(row, flags, strict=True)) + "</tr>"
-        for row in rows
+        "<tr>" + "".join(_cell("td", v, flag) for v, flag in zip(row, flags, strict=True)) + "</tr>" for row in rows
     )
     class_attr = f' class="{html.escape(css)}"' if css else ""
     return f"<table{class_attr}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"

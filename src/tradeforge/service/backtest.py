@@ -52,9 +52,7 @@ def load_data(ref: str) -> tuple[BarSeries, Instrument | None]:
     path = Path(ref)
     if path.exists():
         return read_bars(path), None
-    raise ConfigError(
-        f"data {ref!r} is neither a bundled sample ({', '.join(sorted(names))}) nor an existing file"
-    )
+    raise ConfigError(f"data {ref!r} is neither a bundled sample ({', '.join(sorted(names))}) nor an existing file")
 
 
 def run_job(job: BacktestJob, progress: Progress | None = None) -> BacktestOutcome:

@@ -40,16 +40,11 @@ def load_strategy_class(ref: str) -> type[Strategy]:
     found = {
         name: obj
         for name, obj in vars(module).items()
-        if inspect.isclass(obj)
-        and issubclass(obj, Strategy)
-        and obj is not Strategy
-        and obj.__module__ == module_name
+        if inspect.isclass(obj) and issubclass(obj, Strategy) and obj is not Strategy and obj.__module__ == module_name
     }
     if class_name:
         if class_name not in found:
-            raise ConfigError(
-                f"{path} has no Strategy subclass {class_name!r}; it has: {', '.join(found) or 'none'}"
-            )
+            raise ConfigError(f"{path} has no Strategy subclass {class_name!r}; it has: {', '.join(found) or 'none'}")
         return found[class_name]
     if len(found) != 1:
         raise ConfigError(

@@ -87,17 +87,13 @@ def run_backtest(
         timing = FillTiming(fill_timing) if isinstance(fill_timing, str) else fill_timing
         mode = PositionMode(position_mode) if isinstance(position_mode, str) else position_mode
     except ValueError as exc:
-        raise ConfigError(
-            f"{exc}: fill_timing is next_open or close; position_mode netting or hedging"
-        ) from exc
+        raise ConfigError(f"{exc}: fill_timing is next_open or close; position_mode netting or hedging") from exc
     insts = {s.symbol: Instrument(s.symbol) for s in series}
     for sym, inst in (instruments or {}).items():
         insts[sym] = inst
     feed = HistoricalFeed(series)
     portfolio = Portfolio(float(cash), insts, mode=mode, leverage=leverage)
-    broker = SimulatedBroker(
-        FillModel(timing, slippage, spread, max_volume_fraction), make_fee_model(commission)
-    )
+    broker = SimulatedBroker(FillModel(timing, slippage, spread, max_volume_fraction), make_fee_model(commission))
     engine = Engine(portfolio, broker, RiskEngine(risk))
     for s in series:
         arrays = (

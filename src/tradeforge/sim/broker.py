@@ -65,6 +65,8 @@ class SimulatedBroker:
 
     # -------------------------------------------------------------- bars in
     def on_bar(self, stream: Stream, i: int) -> None:
+        """Match working orders against bar i. What trades at the open (market orders, gaps) comes first, in
+        the order it was placed; intrabar fills follow. Exits attached to entries filled on this bar come last."""
         symbol = stream.symbol
         col = stream.column
         ts = int(col("ts")[i])
@@ -72,31 +74,37 @@ class SimulatedBroker:
         h = float(col("high")[i])
         low = float(col("low")[i])
         opened_here: dict[int, float] = {}  # entry order id -> fill price, for same-bar attached exits
-        for order in [w for w in self.working if w.symbol == symbol]:
-            if not order.is_open:
-                continue
-            if self._expired(order, ts):
-                continue
-            self._match(order, stream, i, o, h, low, opened_here)
+        candidates = [w for w in self.working if w.symbol == symbol]
+        traded: set[int] = set()  # each order trades at most once per bar (volume caps, partial fills)
+        for order in candidates:
+            if order.is_open and not self._expired(order, ts):
+                before = order.filled_qty
+                self._match(order, stream, i, o, h, low, opened_here, at_open_only=True)
+                if order.filled_qty != before or not order.is_open:
+                    traded.add(order.id)
+        for order in candidates:
+            if order.is_open and order.id not in traded:
+                self._match(order, stream, i, o, h, low, opened_here, at_open_only=False)
             if order.is_open and order.tif is TimeInForce.IOC:
                 self._drop(order, OrderStatus.EXPIRED, "IOC: not filled on the first bar")
-        # exits attached to entries that filled on this very bar
-        for order in [
-            w for w in self.working if w.parent_id in opened_here and w.created_bar == self.engine.step
-        ]:
-            if not order.is_open:
+        step = self.engine.step
+        for order in [w for w in self.working if w.parent_id in opened_here and w.created_bar == step]:
+            if not order.is_open or order.parent_id is None:
                 continue
-            entry_price = opened_here[order.parent_id]  # type: ignore[index]
-            at_open = entry_price == o
-            if not at_open and order.role == "take_profit":
-                continue  # after an intrabar entry only the stop-loss is assumed reachable (pessimistic)
-            self._match(order, stream, i, o if at_open else entry_price, h, low, None)
+            entry_price = opened_here[order.parent_id]
+            if entry_price == o:  # entered at the open: the whole bar comes after the entry
+                self._match(order, stream, i, o, h, low, None, at_open_only=False)
+            elif order.role == "stop_loss":
+                # entered inside the bar: only the stop-loss is assumed reachable afterwards (pessimistic)
+                self._match(order, stream, i, entry_price, h, low, None, at_open_only=False, pair=False)
 
     def after_bar(self, stream: Stream, i: int) -> None:
         h = float(stream.column("high")[i])
         low = float(stream.column("low")[i])
+        step = self.engine.step
         for order in self.working:
-            if order.type is OrderType.TRAILING_STOP and order.symbol == stream.symbol:
+            # the bar an order was placed on does not move it: its extreme starts at that bar's close
+            if order.type is OrderType.TRAILING_STOP and order.symbol == stream.symbol and order.created_bar < step:
                 update_trailing(order, h, low)
 
     # ------------------------------------------------------------- matching
@@ -118,22 +126,31 @@ class SimulatedBroker:
         h: float,
         low: float,
         opened_here: dict[int, float] | None,
+        *,
+        at_open_only: bool,
+        pair: bool = True,
     ) -> None:
-        sibling = self._sibling(order)
+        """Fill order (or its one-cancels-other sibling, whichever trades first) if the bar reaches it.
+        With at_open_only, only fills at the open price happen; a stop-limit's trigger is then left untouched."""
+        sibling = self._sibling(order) if pair else None
+        legs = (order, sibling)
+        saved = (order.triggered, sibling.triggered if sibling is not None else False)
         hit = match_bar(order, o, h, low)
         if sibling is not None:
             other = match_bar(sibling, o, h, low)
             if other is not None and (hit is None or self._first(sibling, other[0], order, hit[0], o)):
                 order, hit = sibling, other
+        if at_open_only and (hit is None or hit[0] != o):
+            # only fills at the open happen in this pass: undo a stop-limit trigger seen inside the bar
+            legs[0].triggered = saved[0]
+            if legs[1] is not None:
+                legs[1].triggered = saved[1]
+            return
         if hit is None:
             return
         price, liquidity = hit
         self._execute(order, stream, i, price, liquidity)
-        if (
-            opened_here is not None
-            and order.filled_qty > 0
-            and (order.sl is not None or order.tp is not None)
-        ):
+        if opened_here is not None and order.filled_qty > 0 and (order.sl is not None or order.tp is not None):
             opened_here[order.id] = order.avg_fill_price
 
     def _sibling(self, order: Order) -> Order | None:
@@ -185,12 +202,10 @@ class SimulatedBroker:
             if cap <= 0:
                 return
             qty = min(qty, cap)
-        fee = self.fees.fee(qty, price, liquidity)
+        fee = self.fees.fee(qty, price * inst.multiplier, liquidity)  # fees are on the contract value
         shortfall = engine.margin_shortfall(order, qty, price, fee)
         if shortfall is not None:
-            self._drop(
-                order, OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELLED, shortfall
-            )
+            self._drop(order, OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELLED, shortfall)
             return
         reason = _REASON_BY_ROLE.get(order.role, order.type.value)
         engine.order_filled(order, qty, price, fee, liquidity, reason)

@@ -43,8 +43,9 @@ def make_bars(
 class Scripted(Strategy):
     """At step k run script[k](self) (or each callable of a list); record orders and trades it sees."""
 
-    def __init__(self, script: dict[int, Action | list[Action]] | None = None, name: str | None = None,
-                 **params: Any) -> None:
+    def __init__(
+        self, script: dict[int, Action | list[Action]] | None = None, name: str | None = None, **params: Any
+    ) -> None:
         super().__init__(**params)
         if name is not None:
             self._name = name
@@ -74,8 +75,14 @@ class Scripted(Strategy):
         return self.placed[k][0]
 
 
-def run(script: dict[int, Action | list[Action]], rows: Sequence[Sequence[float]], *,
-        symbol: str = "X", timeframe: int = NS_PER_DAY, **kwargs: Any) -> tuple[Any, Scripted]:
+def run(
+    script: dict[int, Action | list[Action]],
+    rows: Sequence[Sequence[float]],
+    *,
+    symbol: str = "X",
+    timeframe: int = NS_PER_DAY,
+    **kwargs: Any,
+) -> tuple[Any, Scripted]:
     strat = Scripted(script)
     kwargs.setdefault("cash", 10_000.0)
     result = run_backtest(strat, make_bars(rows, symbol=symbol, timeframe=timeframe), **kwargs)

@@ -37,9 +37,11 @@ def test_legs_are_created_when_the_entry_fills_and_linked(tf: Any) -> None:
     def snapshot(s: Any) -> None:
         seen["orders_at_1"] = [o.id for o in s.orders]
 
-    script = {1: [lambda s: s.buy(10, sl=95.0, tp=110.0, tag="bracket"), snapshot],
-              2: lambda s: seen.setdefault("orders_at_2", [(o.id, o.role) for o in s.orders])}
-    result, strat = tf.run(script, [BAR0, BAR1, QUIET2, (105, 108, 101, 107)])
+    script = {
+        1: [lambda s: s.buy(10, sl=95.0, tp=110.0, tag="bracket"), snapshot],
+        2: lambda s: seen.setdefault("orders_at_2", [(o.id, o.role) for o in s.orders]),
+    }
+    result, _strat = tf.run(script, [BAR0, BAR1, QUIET2, (105, 108, 101, 107)])
     entry, sl, tp = legs(result)
     assert seen["orders_at_1"] == [entry.id]  # only the entry is working before it fills
     assert seen["orders_at_2"] == [(sl.id, "stop_loss"), (tp.id, "take_profit")]
@@ -70,7 +72,7 @@ def test_take_profit_fills_and_cancels_the_stop_loss(tf: Any) -> None:
 
 def test_stop_loss_fills_and_cancels_the_take_profit(tf: Any) -> None:
     result, _ = long_bracket(tf, (100, 101, 94, 96))
-    entry, sl, tp = legs(result)
+    _entry, sl, tp = legs(result)
     assert [(f.order_id, f.bar, f.price) for f in result.fills][1] == (sl.id, 3, 95.0)
     assert result.fills[1].reason == "stop_loss"
     assert sl.status is S.FILLED and tp.status is S.CANCELLED
@@ -140,7 +142,7 @@ def test_after_an_intrabar_entry_the_stop_loss_is_checked_on_the_same_bar(tf: An
 def test_short_bracket(tf: Any) -> None:
     rows = [BAR0, BAR1, QUIET2, (105, 111, 103, 110), (100, 101, 99, 100)]
     result, _ = tf.run({1: lambda s: s.sell(10, sl=110.0, tp=95.0)}, rows)
-    entry, sl, tp = legs(result)
+    _entry, sl, tp = legs(result)
     assert sl.side is Side.BUY and tp.side is Side.BUY
     assert sl.status is S.FILLED and tp.status is S.CANCELLED
     (trade,) = result.trades
@@ -187,11 +189,72 @@ def test_fills_with_fees_and_slippage_stay_inside_the_bar(tf: Any) -> None:
 
 def test_closing_a_hedged_trade_cancels_only_its_own_legs(tf: Any) -> None:
     rows = [BAR0, BAR1, QUIET2, (105, 108, 101, 107), (107, 109, 105, 108), (108, 109, 106, 107)]
-    script = {1: lambda s: s.buy(10, sl=90.0, tp=120.0), 2: lambda s: s.buy(5, sl=91.0, tp=121.0),
-              3: lambda s: s.close(trade=s.trades[0])}
+    script = {
+        1: lambda s: s.buy(10, sl=90.0, tp=120.0),
+        2: lambda s: s.buy(5, sl=91.0, tp=121.0),
+        3: lambda s: s.close(trade=s.trades[0]),
+    }
     result, strat = tf.run(script, rows, position_mode="hedging")
     first_sl, first_tp = result.orders[1], result.orders[2]
     second_legs = [o for o in result.orders if o.parent_id == 4]
     assert first_sl.status is S.CANCELLED and first_tp.status is S.CANCELLED
     assert [o.status for o in second_legs] == [S.ACCEPTED, S.ACCEPTED]
     assert [t.size for t in strat.trades] == [5.0]
+
+
+def test_short_bracket_both_touched_stop_loss_wins(tf: Any) -> None:
+    rows = [BAR0, BAR1, QUIET2, (105, 112, 94, 100), (100, 101, 99, 100)]
+    result, _ = tf.run({1: lambda s: s.sell(10, sl=110.0, tp=95.0)}, rows)
+    _, sl, tp = legs(result)
+    assert sl.status is S.FILLED and tp.status is S.CANCELLED and result.fills[-1].price == 110.0
+
+
+def test_partial_close_shrinks_the_attached_orders(tf: Any) -> None:
+    rows = [BAR0, BAR1, QUIET2, (105, 108, 101, 107), (100, 101, 94, 96)]
+    result, strat = tf.run({1: lambda s: s.buy(10, sl=95.0, tp=120.0), 2: lambda s: s.close(fraction=0.5)}, rows)
+    _, sl, tp = legs(result)
+    assert sl.qty == 5.0 and sl.status is S.FILLED and sl.filled_qty == 5.0
+    assert tp.status is S.CANCELLED
+    assert [(t.size, t.exit_price, t.exit_reason) for t in result.trades] == [
+        (5.0, 95.0, "stop_loss"),
+        (5.0, 105.0, "exit"),
+    ]
+    assert strat.position().qty == 0.0
+
+
+def test_flip_through_the_position_cancels_the_old_legs(tf: Any) -> None:
+    result, strat = tf.run(
+        {1: lambda s: s.buy(10, sl=95.0, tp=120.0), 2: lambda s: s.sell(15)},
+        [BAR0, BAR1, QUIET2, (105, 108, 101, 107), (100, 125, 90, 100)],
+    )
+    _, sl, tp = legs(result)
+    assert sl.status is S.CANCELLED and tp.status is S.CANCELLED
+    assert strat.position().qty == -5.0 and len(result.fills) == 2
+
+
+def test_a_fill_at_the_open_comes_before_intrabar_fills_of_older_orders(tf: Any) -> None:
+    # bar 3 opens at 105: the market sell placed at bar 2 trades there, first; it flips the long to short 5 and
+    # cancels the stop-loss, which the bar only reaches later (low 90). The stop must not fill at 95 before it.
+    result, strat = tf.run(
+        {1: lambda s: s.buy(10, sl=95.0, tp=120.0), 2: lambda s: s.sell(15)},
+        [BAR0, BAR1, QUIET2, (105, 125, 90, 100), (100, 101, 99, 100)],
+    )
+    entry, sl, tp = legs(result)
+    flip = strat.first(2)
+    assert [(f.order_id, f.bar, f.price) for f in result.fills] == [(entry.id, 2, 104.0), (flip.id, 3, 105.0)]
+    assert sl.status is S.CANCELLED and tp.status is S.CANCELLED
+    assert strat.position().qty == -5.0
+
+
+def test_partially_filled_entry_grows_its_attached_orders(tf: Any) -> None:
+    rows = [BAR0, BAR1, (104, 106, 100, 105, 20), (105, 108, 101, 107, 20), (100, 101, 94, 96, 100)]
+    result, _ = tf.run({1: lambda s: s.buy(10, sl=95.0, tp=120.0)}, rows, max_volume_fraction=0.25)
+    entry, sl, tp = legs(result)
+    assert [(f.order_id, f.bar, f.qty) for f in result.fills] == [
+        (entry.id, 2, 5.0),
+        (entry.id, 3, 5.0),
+        (sl.id, 4, 10.0),
+    ]
+    assert sl.qty == 10.0 and sl.status is S.FILLED and tp.status is S.CANCELLED
+    (trade,) = result.trades
+    assert trade.size == 10.0 and trade.exit_reason == "stop_loss"

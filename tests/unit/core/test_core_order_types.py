@@ -105,13 +105,15 @@ CASES = [
 
 
 @pytest.mark.parametrize(("method", "kw", "bar2", "price", "liq"), CASES)
-def test_resting_order_fill_price(tf: Any, method: str, kw: dict[str, float], bar2: tuple[float, ...],
-                                  price: float | None, liq: Liquidity | None) -> None:
+def test_resting_order_fill_price(
+    tf: Any, method: str, kw: dict[str, float], bar2: tuple[float, ...], price: float | None, liq: Liquidity | None
+) -> None:
     rows = [BAR0, BAR1, bar2]
     result, strat = tf.run({1: lambda s: getattr(s, method)(2, **kw)}, rows)
     order = strat.first(1)
-    expected_type = {("limit",): OrderType.LIMIT, ("stop",): OrderType.STOP,
-                     ("limit", "stop"): OrderType.STOP_LIMIT}[tuple(sorted(kw))]
+    expected_type = {("limit",): OrderType.LIMIT, ("stop",): OrderType.STOP, ("limit", "stop"): OrderType.STOP_LIMIT}[
+        tuple(sorted(kw))
+    ]
     assert order.type is expected_type
     if price is None:
         assert result.fills == []
@@ -126,7 +128,7 @@ def test_resting_order_fill_price(tf: Any, method: str, kw: dict[str, float], ba
 def test_limit_order_never_fills_on_the_bar_it_was_placed(tf: Any) -> None:
     # bar 1 itself trades through 99.5, but the order exists only after bar 1 closed
     rows = [BAR0, BAR1, (101, 103, 100, 102), (101, 102, 99, 100)]
-    result, strat = tf.run({1: lambda s: s.buy(1, limit=99.5)}, rows)
+    result, _strat = tf.run({1: lambda s: s.buy(1, limit=99.5)}, rows)
     (fill,) = result.fills
     assert (fill.bar, fill.price) == (3, 99.5)
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tradeforge.core.types import OrderStatus
+from tradeforge.core.types import Instrument, OrderStatus
 from tradeforge.sim.backtest import run_backtest
 
 S = OrderStatus
@@ -30,7 +30,7 @@ def test_long_round_trip_pnl_and_cash(tf: Any) -> None:
 
 
 def test_short_round_trip_pnl(tf: Any) -> None:
-    result, strat = tf.run({1: lambda s: s.sell(10), 3: lambda s: s.close()}, ROWS)
+    result, _strat = tf.run({1: lambda s: s.sell(10), 3: lambda s: s.close()}, ROWS)
     (trade,) = result.trades
     assert (trade.size, trade.entry_price, trade.exit_price) == (-10.0, 104.0, 100.0)
     assert trade.pnl == pytest.approx(40.0)
@@ -64,8 +64,11 @@ def test_netting_sell_bigger_than_the_long_flips_to_short(tf: Any) -> None:
 
 def test_netting_position_after_flip(tf: Any) -> None:
     seen = {}
-    script = {1: lambda s: s.buy(10), 2: lambda s: s.sell(15),
-              3: lambda s: seen.update(qty=s.position().qty, avg=s.position().avg_price, n=len(s.trades))}
+    script = {
+        1: lambda s: s.buy(10),
+        2: lambda s: s.sell(15),
+        3: lambda s: seen.update(qty=s.position().qty, avg=s.position().avg_price, n=len(s.trades)),
+    }
     tf.run(script, ROWS)
     assert seen == {"qty": -5.0, "avg": 105.0, "n": 1}
 
@@ -141,7 +144,7 @@ def test_without_leverage_an_order_beyond_the_cash_is_rejected(tf: Any) -> None:
 
 def test_margin_counts_fees(tf: Any) -> None:
     # 10 units at 100 cost exactly the cash; a 1% fee makes it unaffordable
-    result, strat = tf.run({1: lambda s: s.buy(10)}, LEV_ROWS, cash=1_000.0, commission=0.01)
+    _result, strat = tf.run({1: lambda s: s.buy(10)}, LEV_ROWS, cash=1_000.0, commission=0.01)
     assert strat.first(1).status is S.REJECTED and "margin" in strat.first(1).reject_reason
 
 
@@ -173,3 +176,59 @@ def test_a_strategy_cannot_spend_another_books_cash(tf: Any) -> None:
     result = run_backtest([a, b], tf.make_bars(LEV_ROWS), cash=10_000.0, capital={"A": 6_000.0, "B": 4_000.0})
     assert a.first(1).status is S.REJECTED and "margin" in a.first(1).reject_reason
     assert result.fills == []
+
+
+# ------------------------------------------------------------------------------------------ instruments
+def test_contract_multiplier_scales_cash_pnl_and_equity(tf: Any) -> None:
+    fut = Instrument("X", multiplier=50.0)
+    result, _ = tf.run({1: lambda s: s.buy(2), 3: lambda s: s.close()}, ROWS, cash=100_000.0, instruments={"X": fut})
+    (trade,) = result.trades
+    assert trade.multiplier == 50.0 and trade.value == 2 * 104 * 50
+    assert trade.pnl == pytest.approx(2 * (100 - 104) * 50)
+    # cash moves by the full contract value: 2 * 104 * 50 = 10400
+    assert result.cash.tolist() == pytest.approx([100_000, 100_000, 89_600, 89_600, 99_600, 99_600])
+    assert result.equity.tolist() == pytest.approx([100_000, 100_000, 100_100, 100_300, 99_600, 99_600])
+
+
+def test_percent_fee_is_charged_on_the_contract_value(tf: Any) -> None:
+    # "commission: rate (0.002 = 0.2% of value per fill)": the value of 2 contracts at 104 with a multiplier of 50
+    # is 10,400, so a 0.1% fee is 10.40 (the sizing code, Engine.affordable_qty, assumes exactly this)
+    fut = Instrument("X", multiplier=50.0)
+    result, _ = tf.run(
+        {1: lambda s: s.buy(2), 3: lambda s: s.close()}, ROWS, cash=100_000.0, commission=0.001, instruments={"X": fut}
+    )
+    assert [f.fee for f in result.fills] == pytest.approx([10.4, 10.0])
+    assert result.trades[0].pnl == pytest.approx(-400.0 - 20.4)
+
+
+def test_fraction_sizing_rounds_down_to_the_lot_size(tf: Any) -> None:
+    result, _ = tf.run({1: lambda s: s.buy()}, ROWS, cash=1_000.0, instruments={"X": Instrument("X", lot_size=0.01)})
+    assert result.fills[0].qty == pytest.approx(9.61)  # 1000 / 104 = 9.615...
+
+
+def test_lot_size_and_min_notional_reject_at_submission(tf: Any) -> None:
+    inst = Instrument("X", min_notional=150.0)
+    result, strat = tf.run(
+        {1: [lambda s: s.buy(0.5), lambda s: s.buy(1), lambda s: s.buy(2)]}, ROWS, instruments={"X": inst}
+    )
+    small_lot, small_value, ok = strat.placed[1]
+    assert small_lot.status is S.REJECTED and "lot size" in small_lot.reject_reason
+    assert small_value.status is S.REJECTED and "minimum notional" in small_value.reject_reason
+    assert ok.status is S.FILLED and [f.qty for f in result.fills] == [2.0]
+
+
+def test_close_fraction_rounds_down_to_whole_lots(tf: Any) -> None:
+    result, strat = tf.run({1: lambda s: s.buy(7), 2: lambda s: s.close(fraction=0.5)}, ROWS)
+    (exit_order,) = strat.first(2)
+    assert exit_order.qty == 3.0 and exit_order.status is S.FILLED
+    assert strat.position().qty == 4.0
+    assert sorted((t.size, t.is_open) for t in result.trades) == [(3.0, False), (4.0, True)]
+
+
+def test_on_trade_reports_opened_and_closed_trades_of_a_flip(tf: Any) -> None:
+    script = {1: lambda s: s.buy(10), 2: lambda s: s.sell(15)}
+    _result, strat = tf.run(script, ROWS)
+    first, flip = strat.trade_events
+    assert first.fill.order_id == 1 and [t.id for t in first.opened] == [1] and first.closed == []
+    assert flip.fill.qty == 15.0 and flip.fill.price == 105.0
+    assert [t.size for t in flip.closed] == [10.0] and [t.size for t in flip.opened] == [-5.0]

@@ -12,4 +12,3 @@ _helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_helpers)
 
 tf = _helpers.tf
-
