@@ -268,8 +268,8 @@ def _probe_causality(
                 when = iso(int(stream.column("ts")[row]))
                 raise LookAheadError(
                     f"indicator {name} (output {k}) looks ahead: its value at bar {row} ({when}) is "
-                    f"{float(f[row])!r} with all the data but {float(p[row])!r} with only the first {cut} bars. An indicator "
-                    "may only use bars up to the one it is computed for."
+                    f"{float(f[row])!r} with all the data but {float(p[row])!r} with only the first {cut} bars. "
+                    "An indicator may only use bars up to the one it is computed for."
                 )
 
 
