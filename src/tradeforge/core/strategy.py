@@ -337,13 +337,16 @@ class Strategy:
 
 
 def crossover(a: Any, b: Any) -> bool:
-    """True when series a crossed above b (a number or a series) on the latest bar."""
+    """True when a crossed above b on the latest bar: a was below b one bar earlier and is above it now.
+    Either side may be a series or a number. False while fewer than two values are known."""
     try:
         return a[-2] < b[-2] and a[-1] > b[-1]  # type: ignore[no-any-return]
-    except TypeError:  # b is a number
+    except TypeError:  # one side is a number
         try:
-            return a[-2] < b and a[-1] > b  # type: ignore[no-any-return]
+            a2, a1 = (a, a) if isinstance(a, (int, float)) else (a[-2], a[-1])
+            b2, b1 = (b, b) if isinstance(b, (int, float)) else (b[-2], b[-1])
         except IndexError:
             return False
+        return bool(a2 < b2 and a1 > b1)
     except IndexError:
         return False

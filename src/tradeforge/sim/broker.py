@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from tradeforge.core.clock import NS_PER_DAY, floor_ns
 from tradeforge.core.errors import ConfigError
-from tradeforge.core.fees import FeeModel, PercentFee
+from tradeforge.core.fees import CallableFee, FeeModel, PercentFee
 from tradeforge.core.fills import FillModel, match_bar, update_trailing
 from tradeforge.core.orders import Order
 from tradeforge.core.series import Stream
@@ -27,6 +27,7 @@ class SimulatedBroker:
     def __init__(self, fill_model: FillModel | None = None, fees: FeeModel | None = None) -> None:
         self.fill_model = fill_model or FillModel()
         self.fees: FeeModel = fees or PercentFee(0.0)
+        self._fee_is_callable = isinstance(self.fees, CallableFee)
         self.working: list[Order] = []
         self._engine: Engine | None = None
 
@@ -178,7 +179,8 @@ class SimulatedBroker:
             price = fm.taker_price(order.side, price, low, high)
         price = min(max(price, low), high)
         inst = engine.instruments[order.symbol]
-        if order.qty is None:
+        sized_here = order.qty is None
+        if sized_here:
             qty = engine.affordable_qty(order, price, self.fees.unit_rate(liquidity), self.fees.fixed())
             if qty <= 0:
                 self._drop(
@@ -203,7 +205,10 @@ class SimulatedBroker:
                 return
             qty = min(qty, cap)
         fee = self.fees.fee(qty, price * inst.multiplier, liquidity)  # fees are on the contract value
-        shortfall = engine.margin_shortfall(order, qty, price, fee)
+        # an order sized from the available margin fits it by construction (unless a fee function misreports)
+        shortfall = (
+            None if sized_here and not self._fee_is_callable else engine.margin_shortfall(order, qty, price, fee)
+        )
         if shortfall is not None:
             self._drop(order, OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELLED, shortfall)
             return

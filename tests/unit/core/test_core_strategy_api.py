@@ -210,3 +210,16 @@ def test_centered_rolling_mean_is_look_ahead(tf: Any) -> None:
         run_backtest(Cheat(), tf.make_bars(ROWS))
     err = info.value
     assert isinstance(err if isinstance(err, LookAheadError) else err.original, LookAheadError)
+
+
+def test_crossover_accepts_numbers_on_either_side() -> None:
+    from tradeforge import crossover
+
+    assert crossover([1.0, 3.0], 2.0)
+    assert not crossover([3.0, 1.0], 2.0)
+    assert crossover(2.0, [3.0, 1.0])
+    assert not crossover(2.0, [1.0, 3.0])
+    assert crossover([1.0, 3.0], [2.0, 2.0])
+    assert not crossover([1.0], [2.0])
+    assert not crossover(2.0, [1.0])
+    assert not crossover([float("nan"), 3.0], [2.0, 2.0])
