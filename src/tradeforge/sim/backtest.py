@@ -151,7 +151,10 @@ def build_result(engine: Engine, series: list[BarSeries], step_ts: np.ndarray) -
         mult,
     )
     trades = portfolio.all_trades()
-    benchmark = closes[series[0].symbol]
+    benchmark = closes[series[0].symbol].copy()
+    missing = np.isnan(benchmark)
+    if missing.any():  # the first symbol starts after the others: hold its first close flat before that
+        benchmark[missing] = benchmark[int(np.flatnonzero(~missing)[0])]
     warmup = 0
     for s in series:  # the step at which the slowest indicator of a base stream first has a value
         first = engine.base[s.symbol].warmup()
