@@ -109,3 +109,20 @@ def test_replay_gives_the_same_result(both):
     assert [(o.id, o.status, o.filled_qty) for o in replayed.orders] == [
         (o.id, o.status, o.filled_qty) for o in ours.orders
     ]
+
+
+def test_the_same_strategy_object_runs_batch_then_replay_identically() -> None:
+    from tradeforge.strategies import Breakout
+
+    bars = load_sample("BTC-PERP").slice(0, 6000)
+    strategy = Breakout(lookback=30, trend_len=4)
+    batch = run_backtest(strategy, bars, cash=100_000, commission=0.0005)
+    replay = run_backtest(strategy, bars, cash=100_000, commission=0.0005, replay=True)
+    assert len(batch.closed_trades) > 10
+    assert [(t.entry_bar, t.exit_bar, t.size, t.entry_price, t.exit_price, t.exit_reason) for t in batch.trades] == [
+        (t.entry_bar, t.exit_bar, t.size, t.entry_price, t.exit_price, t.exit_reason) for t in replay.trades
+    ]
+    assert [(o.id, o.type, o.role, o.status, o.avg_fill_price) for o in batch.orders] == [
+        (o.id, o.type, o.role, o.status, o.avg_fill_price) for o in replay.orders
+    ]
+    assert np.array_equal(batch.equity, replay.equity)

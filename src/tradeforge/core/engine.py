@@ -49,7 +49,7 @@ class Engine:
         self.open: dict[int, Order] = {}
         self.step = -1
         self.step_ts: list[int] = []
-        self.bar_steps: dict[str, Any] = {}  # per symbol: step index of each of its bars (list or array)
+        self.bar_steps: dict[str, Any] = {}  # per symbol: step of each of its bars (list, array, or None = all)
         self._batch_ts: IntArray | None = None
         self._order_seq = 0
         self._entries: dict[tuple[str, str], int] = {}  # (strategy, symbol) -> period of the last entry
@@ -180,7 +180,8 @@ class Engine:
         self._batch_ts = step_ts
         n = int(step_ts.shape[0])
         for symbol, idx in bar_index.items():
-            self.bar_steps[symbol] = np.arange(n, dtype=np.int64) if idx is None else np.flatnonzero(idx >= 0)
+            # None: the symbol has a bar at every step (bar index == step), so no index array is kept
+            self.bar_steps[symbol] = None if idx is None else np.flatnonzero(idx >= 0)
         single = len(self.base) == 1 and next(iter(bar_index.values())) is None
         names = list(self.base)
         streams = [self.base[s] for s in names]

@@ -137,8 +137,8 @@ def build_result(engine: Engine, series: list[BarSeries], step_ts: np.ndarray) -
     n = int(step_ts.shape[0])
     closes = {}
     for s in series:
-        bar_steps = np.asarray(engine.bar_steps[s.symbol], dtype=np.int64)
-        closes[s.symbol] = on_grid(n, bar_steps, s.close)
+        steps = engine.bar_steps[s.symbol]
+        closes[s.symbol] = s.close if steps is None else on_grid(n, np.asarray(steps, dtype=np.int64), s.close)
     mult = {sym: inst.multiplier for sym, inst in portfolio.instruments.items()}
     equity, cash = rebuild(
         n,
@@ -160,7 +160,8 @@ def build_result(engine: Engine, series: list[BarSeries], step_ts: np.ndarray) -
         first = engine.base[s.symbol].warmup()
         steps = engine.bar_steps[s.symbol]
         if first:
-            warmup = max(warmup, int(steps[first]) if first < len(steps) else n - 1)
+            step = first if steps is None else (int(steps[first]) if first < len(steps) else n - 1)
+            warmup = max(warmup, min(step, n - 1))
     stats = compute_stats(
         equity,
         step_ts,
