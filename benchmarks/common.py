@@ -52,14 +52,15 @@ def measure(func: Callable[[], Any], *, trace_memory: bool = False) -> tuple[Any
 
 
 def row(
-    case: str, library: str, seconds: float, units: int, peak_mb: float, trades: int, equity: float
+    case: str, library: str, seconds: float, units: int, peak_mb: float | None, trades: int, equity: float
 ) -> dict[str, Any]:
+    """One JSON row; peak_mb is None when it was not measured (tracing a very long peer run is too slow)."""
     return {
         "case": case,
         "library": library,
         "seconds": round(seconds, 6),
         "per_second": round(units / seconds, 1) if seconds > 0 else None,
-        "peak_mb": round(peak_mb, 1),
+        "peak_mb": None if peak_mb is None else round(peak_mb, 1),
         "trades": int(trades),
         "equity": float(equity),
     }
