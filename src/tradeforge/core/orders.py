@@ -65,7 +65,7 @@ class Order:
     updated_ts: int = 0
     triggered: bool = False  # a stop-limit whose stop has been touched now works as a limit
     trail_extreme: float = math.nan  # best price seen since placement, for trailing stops
-    history: list[tuple[int, OrderStatus]] = field(default_factory=list)
+    log: list[int | OrderStatus] = field(default_factory=list)  # ts, status, ts, status, ... (flat: compact)
 
     def transition(self, status: OrderStatus, ts: int) -> None:
         if status not in _NEXT[self.status._name_]:
@@ -75,7 +75,14 @@ class Order:
             )
         self.status = status
         self.updated_ts = ts
-        self.history.append((ts, status))
+        self.log.append(ts)
+        self.log.append(status)
+
+    @property
+    def history(self) -> list[tuple[int, OrderStatus]]:
+        """Every status change as (ts, status), oldest first."""
+        log = self.log
+        return [(log[k], log[k + 1]) for k in range(0, len(log), 2)]  # type: ignore[misc]
 
     @property
     def is_open(self) -> bool:

@@ -18,7 +18,9 @@ from tradeforge.core.events import Fill
 from tradeforge.core.trades import Position, Trade
 from tradeforge.core.types import Instrument, PositionMode
 
-_EPS = 1e-12
+# Quantities within this fraction of each other are equal: sums of fills carry float rounding ("dust"), and a
+# close of 249998.2 units must not leave a 3e-11 trade behind or open one the other way.
+_DUST = 1e-9
 
 
 @dataclass(slots=True)
@@ -137,6 +139,7 @@ class Portfolio:
         pos = book.position(fill.symbol)
         change = TradeChange()
         remaining = fill.qty
+        dust = _DUST * max(1.0, fill.qty)
         fee_per_unit = fill.fee / fill.qty
         if trade_id is not None:  # an exit aimed at one trade (stop-loss, take-profit, hedging close)
             target = next((t for t in book.open_trades if t.id == trade_id), None)
@@ -145,21 +148,21 @@ class Portfolio:
         if self.mode is PositionMode.NETTING:
             # opposite fills close open trades first in, first out
             for trade in [t for t in book.open_trades if t.symbol == fill.symbol]:
-                if remaining <= _EPS:
+                if remaining <= dust:
                     break
                 if (trade.size > 0) == (signed > 0):
                     continue
                 remaining = self._close_part(book, trade, remaining, fill, fee_per_unit, change)
-        if remaining > _EPS:
+        if remaining > dust:
             opened = self._open_or_grow(book, fill, remaining * int(fill.side), fee_per_unit * remaining, tag)
             change.opened.append(opened)
 
         new_qty = pos.qty + signed
-        if abs(new_qty) <= _EPS * max(1.0, abs(pos.qty)):
+        if abs(new_qty) <= _DUST * max(1.0, abs(pos.qty)):
             new_qty = 0.0
         self._update_position(pos, book, fill.symbol, new_qty)
         account_qty = self.net_qty.get(fill.symbol, 0.0) + signed
-        if abs(account_qty) <= _EPS * max(1.0, abs(signed)):
+        if abs(account_qty) <= _DUST * max(1.0, abs(signed)):
             account_qty = 0.0
         self.net_qty[fill.symbol] = account_qty
 
@@ -213,7 +216,7 @@ class Portfolio:
         size = abs(trade.size)
         qty = min(size, remaining)
         sign = 1.0 if trade.size > 0 else -1.0
-        if qty >= size - _EPS * max(1.0, size):
+        if qty >= size - _DUST * max(1.0, size):
             closing = trade
             book.open_trades.remove(trade)
         else:
