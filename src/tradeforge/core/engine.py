@@ -624,14 +624,28 @@ class Engine:
             self.gateway.submit(leg)
 
     # ============================================================ sizing
+    def _book_available(self, strategy: str, symbol: str, price: float) -> float:
+        """The book's margin not pledged to open positions, valuing symbol at price and others at their last
+        close (the same arithmetic as Portfolio.book_margin_available, without building a price table)."""
+        book = self.portfolio.books[strategy]
+        equity = book.cash
+        gross = 0.0
+        instruments = self.instruments
+        for sym, pos in book.positions.items():
+            qty = pos.qty
+            if qty != 0.0:
+                px = price if sym == symbol else self.last_price(sym)
+                mult = instruments[sym].multiplier
+                equity += qty * px * mult
+                gross += abs(qty) * px * mult
+        return max(0.0, equity - gross / self.portfolio.leverage)
+
     def affordable_qty(self, order: Order, price: float, unit_fee_rate: float, fixed_fee: float) -> float:
         """Units a fraction order can buy at price with the book's available margin (rounded to lots)."""
         inst = self.instruments[order.symbol]
-        prices = self.prices()
-        prices[order.symbol] = price
-        available = self.portfolio.book_margin_available(order.strategy, prices)
-        pos = self.portfolio.books[order.strategy].position(order.symbol)
-        if pos.qty * int(order.side) < 0:  # an opposite position frees its margin first
+        available = self._book_available(order.strategy, order.symbol, price)
+        pos = self.portfolio.books[order.strategy].positions.get(order.symbol)
+        if pos is not None and pos.qty * int(order.side) < 0:  # an opposite position frees its margin first
             available += abs(pos.qty) * price * inst.multiplier / self.portfolio.leverage
         budget = available * self.portfolio.leverage * (order.fraction or 1.0) - fixed_fee
         unit_cost = price * inst.multiplier + price * inst.multiplier * unit_fee_rate
@@ -644,16 +658,15 @@ class Engine:
         if not self.risk.limits.check_margin:
             return None
         inst = self.instruments[order.symbol]
-        pos = self.portfolio.books[order.strategy].position(order.symbol)
+        pos = self.portfolio.books[order.strategy].positions.get(order.symbol)
+        held = pos.qty if pos is not None else 0.0
         signed = qty * int(order.side)
-        reduction = min(abs(signed), abs(pos.qty)) if pos.qty * signed < 0 else 0.0
+        reduction = min(abs(signed), abs(held)) if held * signed < 0 else 0.0
         increase = abs(signed) - reduction
         if increase <= 0:
             return None
-        prices = self.prices()
-        prices[order.symbol] = price
         lev = self.portfolio.leverage
-        available = self.portfolio.book_margin_available(order.strategy, prices)
+        available = self._book_available(order.strategy, order.symbol, price)
         available += reduction * price * inst.multiplier / lev
         need = increase * price * inst.multiplier / lev + fee
         if need > available * (1 + 1e-9):

@@ -177,12 +177,14 @@ class Portfolio:
 
     def _update_position(self, pos: Position, book: Book, symbol: str, new_qty: float) -> None:
         pos.qty = new_qty
-        open_trades = [t for t in book.open_trades if t.symbol == symbol]
-        size = sum(abs(t.size) for t in open_trades)
-        if size > 0:
-            pos.avg_price = sum(abs(t.size) * t.entry_price for t in open_trades) / size
-        else:
-            pos.avg_price = math.nan
+        size = 0.0
+        cost = 0.0
+        for t in book.open_trades:
+            if t.symbol == symbol:
+                units = abs(t.size)
+                size += units
+                cost += units * t.entry_price
+        pos.avg_price = cost / size if size > 0 else math.nan
 
     def _open_or_grow(self, book: Book, fill: Fill, signed_qty: float, fee: float, tag: str) -> Trade:
         for trade in book.open_trades:

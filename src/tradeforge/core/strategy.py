@@ -297,9 +297,10 @@ class Strategy:
             kind = OrderType.STOP
         else:
             kind = OrderType.MARKET
-        for label, price in (("limit", limit), ("stop", stop), ("sl", sl), ("tp", tp), ("trail", trail)):
-            if price is not None and not (isinstance(price, (int, float)) and math.isfinite(price) and price > 0):
-                raise ConfigError(f"{label} must be a positive price, got {price!r}")
+        if kind is not OrderType.MARKET or sl is not None or tp is not None:
+            for label, price in (("limit", limit), ("stop", stop), ("sl", sl), ("tp", tp), ("trail", trail)):
+                if price is not None and not (isinstance(price, (int, float)) and math.isfinite(price) and price > 0):
+                    raise ConfigError(f"{label} must be a positive price, got {price!r}")
         if trail_percent is not None and not 0 < trail_percent < 1:
             raise ConfigError(f"trail_percent must be a fraction in (0, 1), got {trail_percent!r}")
         tif_value = TimeInForce(tif) if isinstance(tif, str) else tif

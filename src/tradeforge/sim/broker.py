@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tradeforge.core.clock import NS_PER_DAY, floor_ns
-from tradeforge.core.errors import ConfigError
 from tradeforge.core.fees import CallableFee, FeeModel, PercentFee
 from tradeforge.core.fills import FillModel, match_bar, update_trailing
 from tradeforge.core.orders import Order
@@ -29,16 +28,12 @@ class SimulatedBroker:
         self.fees: FeeModel = fees or PercentFee(0.0)
         self._fee_is_callable = isinstance(self.fees, CallableFee)
         self.working: list[Order] = []
-        self._engine: Engine | None = None
+        self._taker_adjust = self.fill_model.slippage != 0.0 or self.fill_model.spread != 0.0
 
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            raise ConfigError("the simulated broker is not bound to an engine")
-        return self._engine
+    engine: Engine  # set by bind(); the engine this broker reports fills and status changes to
 
     def bind(self, engine: Engine) -> None:
-        self._engine = engine
+        self.engine = engine
 
     # ------------------------------------------------------------- orders in
     def submit(self, order: Order) -> None:
@@ -51,8 +46,9 @@ class SimulatedBroker:
         ):
             stream = engine.base[order.symbol]
             i = stream.n - 1
-            price = float(stream.column("close")[i])
-            self._execute(order, stream, i, price, Liquidity.TAKER)
+            col = stream.column
+            price = float(col("close")[i])
+            self._execute(order, stream, i, price, Liquidity.TAKER, float(col("low")[i]), float(col("high")[i]))
             if order.is_open and order.tif is TimeInForce.IOC:
                 engine.order_status(order, OrderStatus.EXPIRED, "IOC: not filled at once")
         if order.is_open:
@@ -77,8 +73,9 @@ class SimulatedBroker:
         opened_here: dict[int, float] = {}  # entry order id -> fill price, for same-bar attached exits
         candidates = [w for w in self.working if w.symbol == symbol]
         traded: set[int] = set()  # each order trades at most once per bar (volume caps, partial fills)
+        gtc = TimeInForce.GTC
         for order in candidates:
-            if order.is_open and not self._expired(order, ts):
+            if order.is_open and (order.tif is gtc or not self._expired(order, ts)):
                 before = order.filled_qty
                 self._match(order, stream, i, o, h, low, opened_here, at_open_only=True)
                 if order.filled_qty != before or not order.is_open:
@@ -86,8 +83,10 @@ class SimulatedBroker:
         for order in candidates:
             if order.is_open and order.id not in traded:
                 self._match(order, stream, i, o, h, low, opened_here, at_open_only=False)
-            if order.is_open and order.tif is TimeInForce.IOC:
+            if order.tif is TimeInForce.IOC and order.is_open:
                 self._drop(order, OrderStatus.EXPIRED, "IOC: not filled on the first bar")
+        if not opened_here:
+            return
         step = self.engine.step
         for order in [w for w in self.working if w.parent_id in opened_here and w.created_bar == step]:
             if not order.is_open or order.parent_id is None:
@@ -133,7 +132,7 @@ class SimulatedBroker:
     ) -> None:
         """Fill order (or its one-cancels-other sibling, whichever trades first) if the bar reaches it.
         With at_open_only, only fills at the open price happen; a stop-limit's trigger is then left untouched."""
-        sibling = self._sibling(order) if pair else None
+        sibling = self._sibling(order) if pair and order.oco_id is not None else None
         legs = (order, sibling)
         saved = (order.triggered, sibling.triggered if sibling is not None else False)
         hit = match_bar(order, o, h, low)
@@ -150,7 +149,7 @@ class SimulatedBroker:
         if hit is None:
             return
         price, liquidity = hit
-        self._execute(order, stream, i, price, liquidity)
+        self._execute(order, stream, i, price, liquidity, low, h)
         if opened_here is not None and order.filled_qty > 0 and (order.sl is not None or order.tp is not None):
             opened_here[order.id] = order.avg_fill_price
 
@@ -170,14 +169,18 @@ class SimulatedBroker:
             return False
         return a.role == "stop_loss"
 
-    def _execute(self, order: Order, stream: Stream, i: int, price: float, liquidity: Liquidity) -> None:
+    def _execute(
+        self, order: Order, stream: Stream, i: int, price: float, liquidity: Liquidity, low: float, high: float
+    ) -> None:
+        """Trade order at price inside bar i (whose range is [low, high]): size it, check it, book it."""
         engine = self.engine
         fm = self.fill_model
-        low = float(stream.column("low")[i])
-        high = float(stream.column("high")[i])
-        if liquidity is Liquidity.TAKER:
+        if liquidity is Liquidity.TAKER and self._taker_adjust:
             price = fm.taker_price(order.side, price, low, high)
-        price = min(max(price, low), high)
+        if price < low:
+            price = low
+        elif price > high:
+            price = high
         inst = engine.instruments[order.symbol]
         sized_here = order.qty is None
         if sized_here:
