@@ -204,36 +204,54 @@ class Engine:
     def _run_single(self, start: int, stop: int) -> None:
         """The common case — one symbol, a bar at every step — with the step's work written out inline."""
         stream = next(iter(self.base.values()))
-        pairs = stream.pairs
+        # these lists are only ever changed in place, so local names stay valid while strategies add to them
+        pairs, hooks, children = stream.pairs, stream.hooks, stream.children
         gateway = self.gateway
+        working = gateway.working
         calls = [(s, s.on_bar) for s in self.strategies]
-        single = calls[0][1] if len(calls) == 1 else None
         current = self.strategies[0]
         k = -1
         try:
-            for k in range(start, stop):
-                self.step = k
-                if gateway.working:
-                    gateway.on_bar(stream, k)
-                stream.n = k + 1
-                for dst, src in pairs:
-                    dst.append(src[k])
-                if stream.hooks or stream.children:
-                    for hook in stream.hooks:
-                        hook(k)
-                    for child in stream.children:
-                        child.feed(k)
-                if single is not None:
-                    single()
-                else:
+            if len(calls) == 1:
+                on_bar = calls[0][1]
+                for k in range(start, stop):
+                    self.step = k
+                    if working:
+                        gateway.on_bar(stream, k)
+                    stream.n = k + 1
+                    for dst, src in pairs:
+                        dst.append(src[k])
+                    if hooks or children:
+                        self._grow(stream, k)
+                    on_bar()
+                    if working:
+                        gateway.after_bar(stream, k)
+            else:
+                for k in range(start, stop):
+                    self.step = k
+                    if working:
+                        gateway.on_bar(stream, k)
+                    stream.n = k + 1
+                    for dst, src in pairs:
+                        dst.append(src[k])
+                    if hooks or children:
+                        self._grow(stream, k)
                     for current, on_bar in calls:  # noqa: B007 - current names the strategy in errors
                         on_bar()
-                if gateway.working:
-                    gateway.after_bar(stream, k)
+                    if working:
+                        gateway.after_bar(stream, k)
         except StrategyError:
             raise
         except Exception as exc:
             raise StrategyError(current._name, "on_bar", iso(self.now) if k >= 0 else "start", exc) from exc
+
+    @staticmethod
+    def _grow(stream: Stream, i: int) -> None:
+        """The rest of Stream.reveal: recomputed indicators and longer time frames."""
+        for hook in stream.hooks:
+            hook(i)
+        for child in stream.children:
+            child.feed(i)
 
     def push_bar(self, bar: Bar) -> None:
         """Streaming input: bars of one timestamp are gathered; a later timestamp runs the gathered step."""

@@ -15,7 +15,8 @@ class ExecutionGateway(Protocol):
     """Where orders go. A simulated broker matches them against bars; a venue gateway sends them out.
 
     `working` holds orders the gateway needs bars for (a venue gateway leaves it empty): the engine only
-    calls on_bar/after_bar while it is non-empty, so a quiet strategy costs nothing per bar.
+    calls on_bar/after_bar while it is non-empty, so a quiet strategy costs nothing per bar. The list must be
+    changed in place (append/remove), never replaced: the engine keeps a reference to it.
     """
 
     working: list[Order]
