@@ -56,6 +56,7 @@ class Engine:
         self._pending: list[Bar] = []
         self._now_step = -1
         self._now = 0
+        self._touched: set[str] | None = None  # symbols with a bar at the current step (None: all of them)
         self._started = False
         self._stopped = False
         self._wants_orders: set[str] = set()  # strategies that override on_order / on_trade
@@ -140,6 +141,10 @@ class Engine:
         if stream.n == 0:
             raise OrderRejected(f"no price for {symbol} yet: wait for its first bar")
         return float(stream.column("close")[stream.n - 1])
+
+    def has_bar_now(self, symbol: str) -> bool:
+        """Whether symbol has a bar at the current step (a close that is not stale)."""
+        return self._touched is None or symbol in self._touched
 
     def prices(self) -> dict[str, float]:
         return {s: float(st.column("close")[st.n - 1]) for s, st in self.base.items() if st.n}
@@ -302,6 +307,7 @@ class Engine:
         for stream, i in present:
             stream.reveal(i)
             touched.add(stream.symbol)
+        self._touched = touched
         for strategy in self.strategies:
             symbols = self._symbols[strategy._name]
             if len(symbols) == 1 and symbols[0] not in touched:

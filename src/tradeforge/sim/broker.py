@@ -43,6 +43,7 @@ class SimulatedBroker:
             order.type is OrderType.MARKET
             and self.fill_model.timing is FillTiming.CLOSE
             and order.role not in ("stop_loss", "take_profit")
+            and engine.has_bar_now(order.symbol)  # else its last close is stale: wait for its next bar's open
         ):
             stream = engine.base[order.symbol]
             i = stream.n - 1

@@ -176,3 +176,42 @@ def test_an_order_refused_before_submission_is_not_an_entry(tf: Any) -> None:
     assert strat.first(1).status is S.REJECTED and "max_position_qty" in strat.first(1).reject_reason
     # the refused order never entered: the day's one entry is still available
     assert strat.first(2).status is S.FILLED, strat.first(2).reject_reason
+
+
+def test_close_timing_order_on_a_symbol_without_a_bar_waits_for_its_next_bar() -> None:
+    from tradeforge import Strategy
+    from tradeforge.core.bars import BarSeries
+    from tradeforge.core.clock import NS_PER_MINUTE
+    from tradeforge.sim.backtest import run_backtest
+
+    t0 = 1_704_067_200 * 10**9
+    a = BarSeries.from_arrays(
+        "A",
+        NS_PER_MINUTE,
+        [t0 + k * NS_PER_MINUTE for k in range(6)],
+        [10.0] * 6,
+        [11.0] * 6,
+        [9.0] * 6,
+        [10.0] * 6,
+        [1.0] * 6,
+    )
+    b_steps = [0, 1, 4, 5]  # B has no bars at steps 2 and 3
+    b = BarSeries.from_arrays(
+        "B",
+        NS_PER_MINUTE,
+        [t0 + k * NS_PER_MINUTE for k in b_steps],
+        [20.0, 20.0, 30.0, 30.0],
+        [21.0, 21.0, 31.0, 31.0],
+        [19.0, 19.0, 29.0, 29.0],
+        [20.5, 20.5, 30.5, 30.5],
+        [1.0] * 4,
+    )
+
+    class BuyBWhileItIsSilent(Strategy):
+        def on_bar(self) -> None:
+            if self.engine.step == 2:
+                self.buy(1, symbol="B")
+
+    result = run_backtest(BuyBWhileItIsSilent, [a, b], cash=1_000, fill_timing="close")
+    (fill,) = result.fills
+    assert (fill.bar, fill.price) == (4, 30.0)  # the open of B's next bar, not B's stale close of 20.5
