@@ -67,3 +67,14 @@ def iso(ns: int) -> str:
 def floor_ns(ns: int, period: int) -> int:
     """Start of the period (aligned to the epoch, so days start at 00:00 UTC) that contains ns."""
     return ns - ns % period
+
+
+_MONDAY_OFFSET = 4 * NS_PER_DAY  # 1970-01-01 was a Thursday; 1970-01-05 a Monday
+
+
+def period_start(ns: int, period: int) -> int:
+    """Start of the calendar period containing ns: days at 00:00 UTC, weeks on Monday 00:00 UTC, hours and
+    minutes on the hour and minute."""
+    if period % NS_PER_WEEK == 0:
+        return ns - (ns - _MONDAY_OFFSET) % period
+    return ns - ns % period

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradeforge.core.clock import floor_ns, iso, parse_timeframe
+from tradeforge.core.clock import iso, parse_timeframe, period_start
 from tradeforge.core.errors import ConfigError, DataError, LookAheadError, OrderRejected, StrategyError
 from tradeforge.core.events import Bar, Fill
 from tradeforge.core.orders import Order
@@ -57,6 +57,7 @@ class Engine:
         self._now_step = -1
         self._now = 0
         self._touched: set[str] | None = None  # symbols with a bar at the current step (None: all of them)
+        self._matching = False  # the gateway is matching orders against bars not yet revealed
         self._started = False
         self._stopped = False
         self._wants_orders: set[str] = set()  # strategies that override on_order / on_trade
@@ -143,8 +144,9 @@ class Engine:
         return float(stream.column("close")[stream.n - 1])
 
     def has_bar_now(self, symbol: str) -> bool:
-        """Whether symbol has a bar at the current step (a close that is not stale)."""
-        return self._touched is None or symbol in self._touched
+        """Whether symbol's bar of the current step has closed and been revealed (its close is not stale).
+        False while the gateway matches orders against the step's bars, before they are revealed."""
+        return not self._matching and (self._touched is None or symbol in self._touched)
 
     def prices(self) -> dict[str, float]:
         return {s: float(st.column("close")[st.n - 1]) for s, st in self.base.items() if st.n}
@@ -207,48 +209,38 @@ class Engine:
                 progress(stop, n)
 
     def _run_single(self, start: int, stop: int) -> None:
-        """The common case — one symbol, a bar at every step — with the step's work written out inline."""
+        """The common case — one symbol, a bar at every step — with Stream.reveal and _run_step written out
+        inline (no call per bar). Only exceptions from a strategy's on_bar become StrategyError, as in _call."""
         stream = next(iter(self.base.values()))
         # these lists are only ever changed in place, so local names stay valid while strategies add to them
         pairs, hooks, children = stream.pairs, stream.hooks, stream.children
         gateway = self.gateway
         working = gateway.working
-        calls = [(s, s.on_bar) for s in self.strategies]
-        current = self.strategies[0]
-        k = -1
-        try:
-            if len(calls) == 1:
-                on_bar = calls[0][1]
-                for k in range(start, stop):
-                    self.step = k
-                    if working:
-                        gateway.on_bar(stream, k)
-                    stream.n = k + 1
-                    for dst, src in pairs:
-                        dst.append(src[k])
-                    if hooks or children:
-                        self._grow(stream, k)
+        strategies = list(self.strategies)
+        calls = [s.on_bar for s in strategies]
+        self._touched = None
+        for k in range(start, stop):
+            self.step = k
+            if working:
+                self._matching = True
+                try:
+                    gateway.on_bar(stream, k)
+                finally:
+                    self._matching = False
+            stream.n = k + 1
+            for dst, src in pairs:
+                dst.append(src[k])
+            if hooks or children:
+                self._grow(stream, k)
+            for slot, on_bar in enumerate(calls):
+                try:
                     on_bar()
-                    if working:
-                        gateway.after_bar(stream, k)
-            else:
-                for k in range(start, stop):
-                    self.step = k
-                    if working:
-                        gateway.on_bar(stream, k)
-                    stream.n = k + 1
-                    for dst, src in pairs:
-                        dst.append(src[k])
-                    if hooks or children:
-                        self._grow(stream, k)
-                    for current, on_bar in calls:  # noqa: B007 - current names the strategy in errors
-                        on_bar()
-                    if working:
-                        gateway.after_bar(stream, k)
-        except StrategyError:
-            raise
-        except Exception as exc:
-            raise StrategyError(current._name, "on_bar", iso(self.now) if k >= 0 else "start", exc) from exc
+                except (StrategyError, LookAheadError):
+                    raise
+                except Exception as exc:
+                    raise StrategyError(strategies[slot]._name, "on_bar", iso(self.now), exc) from exc
+            if working:
+                gateway.after_bar(stream, k)
 
     @staticmethod
     def _grow(stream: Stream, i: int) -> None:
@@ -300,14 +292,17 @@ class Engine:
     def _run_step(self, k: int, present: list[tuple[Stream, int]]) -> None:
         self.step = k
         gateway = self.gateway
+        self._touched = {stream.symbol for stream, _ in present}
+        touched = self._touched
         if gateway.working:
-            for stream, i in present:
-                gateway.on_bar(stream, i)
-        touched = set()
+            self._matching = True
+            try:
+                for stream, i in present:
+                    gateway.on_bar(stream, i)
+            finally:
+                self._matching = False
         for stream, i in present:
             stream.reveal(i)
-            touched.add(stream.symbol)
-        self._touched = touched
         for strategy in self.strategies:
             symbols = self._symbols[strategy._name]
             if len(symbols) == 1 and symbols[0] not in touched:
@@ -360,8 +355,8 @@ class Engine:
         if self.step < 0:
             raise ConfigError("orders can only be placed from on_bar (or later callbacks), not before the first bar")
         now = self.now
-        if valid_for is not None:
-            expire_at = now + parse_timeframe(valid_for)
+        if valid_for is not None:  # counted from the close of the bar being processed (now is its open time)
+            expire_at = now + self.base[symbol].timeframe + parse_timeframe(valid_for)
         if expire_at is not None:
             tif = TimeInForce.GTT
         elif tif is TimeInForce.GTT:
@@ -391,10 +386,10 @@ class Engine:
             tag=tag,
             updated_ts=now,
         )
-        if kind is OrderType.TRAILING_STOP:
-            order.trail_extreme = self.last_price(symbol)
         self.orders.append(order)
-        reason = self._pre_trade(strategy, order)
+        reason = self._pre_trade(strategy, order)  # refuses orders on a symbol without a price yet
+        if reason is None and kind is OrderType.TRAILING_STOP:
+            order.trail_extreme = self.last_price(symbol)
         if reason is not None:
             order.reject_reason = reason
             order.transition(OrderStatus.REJECTED, now)
@@ -411,7 +406,7 @@ class Engine:
         sign = int(order.side)
         reduces = order.reduce_only or (order.qty is not None and pos.qty * sign < 0 and order.qty <= abs(pos.qty))
         if not reduces and strategy.entry_period:
-            period = floor_ns(order.created_ts, parse_timeframe(strategy.entry_period))
+            period = period_start(order.created_ts, parse_timeframe(strategy.entry_period))
             key = (strategy._name, order.symbol)
             if self._entries.get(key) == period:
                 return f"entry window: {order.symbol} was already entered in this {strategy.entry_period} period"
@@ -443,16 +438,23 @@ class Engine:
         else:  # a fraction order: estimate its size at the last price for the checks
             budget = self.portfolio.book_margin_available(strategy._name, prices)
             qty = budget * self.portfolio.leverage * (order.fraction or 1.0) / (price * inst.multiplier)
+        # orders already working count as if filled, so several orders in one bar cannot step over a limit
+        # (fraction orders have no size until they fill and are not counted)
+        pending = sum(
+            o.remaining * int(o.side)
+            for o in self.open.values()
+            if o.strategy == strategy._name and o.symbol == order.symbol and not o.reduce_only and o.qty is not None
+        )
         check = RiskCheckInput(
             symbol=order.symbol,
             signed_qty=qty * sign,
             price=price,
             multiplier=inst.multiplier,
-            position_qty=pos.qty,
+            position_qty=pos.qty + pending,
             gross_exposure=(
                 self.portfolio.gross_exposure(prices) if self.risk.limits.max_gross_exposure is not None else 0.0
             ),
-            account_position_qty=self.portfolio.net_qty.get(order.symbol, 0.0),
+            account_position_qty=self.portfolio.net_qty.get(order.symbol, 0.0) + pending,
             reduces=reduces,
         )
         return self.risk.check(check)
@@ -474,6 +476,7 @@ class Engine:
         if trade is not None:
             if not trade.is_open or trade.strategy != strategy._name:
                 raise ConfigError(f"trade {trade.id} is not an open trade of {strategy._name}")
+            symbol = trade.symbol
             targets.append((trade.size, trade.id))
         elif hedging:
             targets = [(t.size, t.id) for t in book.open_trades if t.symbol == symbol]
@@ -524,7 +527,9 @@ class Engine:
             self.cancel(order, f"kill switch: {reason}")
         for strategy in self.strategies:
             book = self.portfolio.books[strategy._name]
-            for symbol in [sym for sym, pos in book.positions.items() if pos.qty]:
+            symbols = {t.symbol: None for t in book.open_trades}  # hedged trades may net to zero
+            symbols.update({sym: None for sym, pos in book.positions.items() if pos.qty})
+            for symbol in symbols:
                 self.close_position(strategy, symbol, 1.0, None, role="kill_switch", tag="kill switch")
 
     # ============================================== callbacks from the gateway
@@ -541,18 +546,9 @@ class Engine:
         self, order: Order, qty: float, price: float, fee: float, liquidity: Liquidity, reason: str
     ) -> Fill:
         """The gateway executed qty of order at price: book it, attach or cancel contingent orders, notify."""
+        # positional: order_id, strategy, symbol, side, qty, price, fee, ts, bar, liquidity, reason
         fill = Fill(
-            order_id=order.id,
-            strategy=order.strategy,
-            symbol=order.symbol,
-            side=order.side,
-            qty=qty,
-            price=price,
-            fee=fee,
-            ts=self.now,
-            bar=self.step,
-            liquidity=liquidity,
-            reason=reason,
+            order.id, order.strategy, order.symbol, order.side, qty, price, fee, self.now, self.step, liquidity, reason
         )
         self.fills.append(fill)
         order.record_fill(qty, price, fee)

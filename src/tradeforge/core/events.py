@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tradeforge.core.errors import DataError
 from tradeforge.core.types import Liquidity, Side
@@ -38,9 +39,9 @@ class Bar:
             raise DataError(f"bar {self.symbol} at ts={self.ts} has negative volume {self.volume}")
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """An execution: part or all of an order traded at one price."""
+class Fill(NamedTuple):
+    """An execution: part or all of an order traded at one price. Immutable (a named tuple: cheap to create,
+    one per fill, which matters in the order path)."""
 
     order_id: int
     strategy: str

@@ -143,7 +143,7 @@ class Portfolio:
         fee_per_unit = fill.fee / fill.qty
         if trade_id is not None:  # an exit aimed at one trade (stop-loss, take-profit, hedging close)
             target = next((t for t in book.open_trades if t.id == trade_id), None)
-            if target is not None and (target.size > 0) != (signed > 0):
+            if target is not None and target.symbol == fill.symbol and (target.size > 0) != (signed > 0):
                 remaining = self._close_part(book, target, remaining, fill, fee_per_unit, change)
         if self.mode is PositionMode.NETTING:
             # opposite fills close open trades first in, first out

@@ -78,14 +78,14 @@ class RiskEngine:
         lim = self.limits
         if self.halted and not c.reduces:
             return f"kill switch engaged ({self.halt_reason}): only orders that reduce a position are accepted"
+        if c.reduces:  # reducing risk is always allowed, whatever its size (closes, stops, the kill switch)
+            return None
         qty = abs(c.signed_qty)
         value = qty * c.price * c.multiplier
         if lim.max_order_qty is not None and qty > lim.max_order_qty:
             return f"order quantity {qty:g} exceeds max_order_qty {lim.max_order_qty:g}"
         if lim.max_order_value is not None and value > lim.max_order_value:
             return f"order value {value:,.2f} exceeds max_order_value {lim.max_order_value:,.2f}"
-        if c.reduces:
-            return None
         after = c.position_qty + c.signed_qty
         if lim.max_position_qty is not None and abs(after) > lim.max_position_qty:
             return f"position in {c.symbol} would be {after:g}, beyond max_position_qty {lim.max_position_qty:g}"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradeforge.core.clock import format_timeframe, iso
+from tradeforge.core.clock import format_timeframe, iso, period_start
 from tradeforge.core.errors import ConfigError, LookAheadError
 
 COLUMN_NAMES = ("ts", "open", "high", "low", "close", "volume")
@@ -26,13 +26,14 @@ FloatArray = npt.NDArray[np.float64]
 class Series(list[Any]):
     """A list of the values known so far (oldest first). Index -1 is the latest closed bar."""
 
-    __slots__ = ("key", "source", "stream")
+    __slots__ = ("_source", "_stream", "key")
 
     def __init__(self, values: Sequence[Any], stream: Stream, key: str, source: Any = None) -> None:
         super().__init__(values)
-        self.stream = stream
+        # private: both reach values of bars that have not closed yet, which a strategy must not read
+        self._stream = stream
         self.key = key
-        self.source = source  # the indicator values behind this series (None for bar columns)
+        self._source = source  # the indicator values behind this series (None for bar columns)
 
     def array(self) -> FloatArray:
         """A numpy copy of the values known so far."""
@@ -40,7 +41,7 @@ class Series(list[Any]):
 
     def __repr__(self) -> str:
         tail = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in self[-3:])
-        return f"Series({self.key} of {self.stream.label}, {len(self)} values, ..., {tail})"
+        return f"Series({self.key} of {self._stream.label}, {len(self)} values, ..., {tail})"
 
 
 class GrowingColumn:
@@ -154,7 +155,7 @@ class Stream:
             out = []
             for a in args:
                 if isinstance(a, Series):
-                    full = a.stream.column(a.key) if a.key in COLUMN_NAMES else _indicator_source(a)
+                    full = a._stream.column(a.key) if a.key in COLUMN_NAMES else _indicator_source(a)
                     out.append(full if limit is None else full[:limit])
                 else:
                     out.append(a)
@@ -196,7 +197,11 @@ class Stream:
         def hook(i: int) -> None:
             values = _normalize(func(*resolve(i + 1), **kwargs), i + 1, name)
             if len(values) != len(series_list):
-                raise ConfigError(f"indicator {name} returned {len(values)} outputs, earlier {len(series_list)}")
+                raise ConfigError(
+                    f"indicator {name} returned {len(values)} outputs, but {len(series_list)} were expected: bars "
+                    "arriving one at a time, its number of outputs was read before the first bar by calling it on "
+                    "empty input, which it refused. Make it accept empty arrays (return empty outputs)."
+                )
             for k, arr in enumerate(values):
                 v = float(arr[i])
                 buffers[k].append(v)
@@ -212,7 +217,8 @@ def _output_width(
     """How many outputs an indicator has, asked before any bar exists: call it on empty inputs."""
     try:
         raw = func(*resolve(0), **kwargs)
-    except Exception:  # an indicator may refuse empty input; it then has to be single-output here
+    except Exception:
+        # it refuses empty input: assumed single-output; a multi-output one then fails at its first bar, saying why
         return 1
     if isinstance(raw, tuple | list) and raw and not np.isscalar(raw[0]):
         return len(raw)
@@ -220,7 +226,7 @@ def _output_width(
 
 
 def _indicator_source(series: Series) -> npt.NDArray[Any]:
-    src = series.source
+    src = series._source
     if src is None:
         raise ConfigError(f"{series.key} is not a column or an indicator this engine computed")
     if isinstance(src, GrowingColumn):
@@ -327,7 +333,7 @@ class Resampler:
     def feed(self, i: int) -> None:
         base = self.base
         ts = int(base.column("ts")[i])
-        period = ts - ts % self.target.timeframe
+        period = period_start(ts, self.target.timeframe)
         if self.period >= 0 and period != self.period:
             self._emit()
         o = float(base.column("open")[i])

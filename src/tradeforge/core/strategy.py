@@ -130,7 +130,7 @@ class Strategy:
         self, func: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: Any
     ) -> Any:
         """Declare an indicator: func(*args, **kwargs) over series from self.data; returns Series (or a tuple)."""
-        streams = {id(a.stream): a.stream for a in args if isinstance(a, Series)}
+        streams = {id(a._stream): a._stream for a in args if isinstance(a, Series)}
         if len(streams) != 1:
             raise ConfigError(
                 "self.I(func, ...) needs at least one series argument (e.g. self.data.close), all from the same "
@@ -327,7 +327,9 @@ class Strategy:
         """Close the position in symbol (or one trade, or a fraction of it) with market orders."""
         if not 0 < fraction <= 1:
             raise ConfigError(f"close fraction must be in (0, 1], got {fraction!r}")
-        return self.engine.close_position(self, symbol or self.symbols[0], fraction, trade)
+        if trade is not None and symbol is not None and symbol != trade.symbol:
+            raise ConfigError(f"trade {trade.id} is in {trade.symbol}, not {symbol}: pass one or the other")
+        return self.engine.close_position(self, symbol or (trade.symbol if trade else self.symbols[0]), fraction, trade)
 
     def cancel(self, order: Order) -> None:
         self.engine.cancel(order, "cancelled by strategy")

@@ -1,6 +1,6 @@
 """Backtest statistics: one pure function from an equity curve and trades to Backtesting.py-compatible stats.
 
-Imports only numpy, pandas (for calendar resampling), the standard library and tradeforge.core.
+Imports only numpy, pandas (Timestamp/Timedelta results, formatting), the standard library and tradeforge.core.
 """
 
 from tradeforge.metrics.drawdown import drawdown_series

@@ -55,7 +55,9 @@ class DrawdownPeriods:
 def drawdown_periods(dd: npt.NDArray[np.float64], timestamps: npt.NDArray[np.int64]) -> DrawdownPeriods:
     """Split a positive drawdown series (``drawdown_fraction``) into periods, like Backtesting.py 0.6.6."""
     n = len(dd)
-    iloc = np.unique(np.r_[np.flatnonzero(dd == 0), n - 1])
+    iloc = np.flatnonzero(dd == 0)  # ascending, so appending the last step keeps the boundaries sorted, unique
+    if not (len(iloc) and iloc[-1] == n - 1):
+        iloc = np.append(iloc, n - 1)
     prev = iloc[:-1]
     cur = iloc[1:]
     keep = cur > prev + 1

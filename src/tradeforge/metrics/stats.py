@@ -14,23 +14,27 @@ from tradeforge.core.errors import ConfigError, DataError
 from tradeforge.core.trades import Trade
 from tradeforge.metrics.drawdown import drawdown_fraction, drawdown_periods
 from tradeforge.metrics.periods import (
-    Duration,
-    annualization,
-    ceil_to_resolution,
-    data_period,
+    RULE_UNITS,
+    Calendar,
+    annualization_of,
+    data_period_ns,
     geometric_mean,
-    resampled_returns,
-    share_profitable,
-    utc_index,
+    mean_ns,
+    resolution_ns,
+    returns_between,
+    share_profitable_at,
+    to_duration,
+    utc_timestamp,
 )
 from tradeforge.metrics.trade_stats import (
     default_fees,
     default_turnover,
     exposure_pct,
+    fee_sum,
     ieee_div,
     nan_if_zero,
+    trade_arrays,
     trade_stats,
-    validate_trades,
 )
 
 NAN = float("nan")
@@ -67,7 +71,7 @@ def _check_inputs(
             f"equity must be a non-empty 1-D array with one value per step, got shape {eq.shape}; "
             "run the backtest for at least one step"
         )
-    if not bool(np.all(np.isfinite(eq))):
+    if not (math.isfinite(eq.min()) and math.isfinite(eq.max())):  # min/max propagate NaN
         bad = int(np.flatnonzero(~np.isfinite(eq))[0])
         raise DataError(f"equity must be finite, step {bad} is {eq[bad]}; fill or drop the missing steps")
     if not eq[0] > 0:
@@ -81,14 +85,14 @@ def _check_inputs(
             f"timestamps must be int64 nanoseconds since the epoch (UTC), got dtype {raw_ts.dtype}; "
             "convert with pandas.DatetimeIndex(...).asi8 or numpy datetime64[ns].astype('int64')"
         )
-    ts = raw_ts.astype(np.int64)
+    ts = raw_ts.astype(np.int64, copy=False)
     if ts.shape != eq.shape:
         raise DataError(
             f"equity has {eq.shape} values but timestamps has {ts.shape}; pass exactly one timestamp per "
             "equity value (one per step)"
         )
-    if len(ts) > 1 and not bool(np.all(np.diff(ts) > 0)):
-        bad = int(np.flatnonzero(np.diff(ts) <= 0)[0]) + 1
+    if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+        bad = int(np.flatnonzero(ts[1:] <= ts[:-1])[0]) + 1
         raise DataError(
             f"timestamps must be strictly increasing, step {bad} ({ts[bad]}) is not after step {bad - 1} "
             f"({ts[bad - 1]}); sort the steps and drop duplicate timestamps"
@@ -101,7 +105,7 @@ def _check_inputs(
             raise DataError(
                 f"benchmark_close has shape {close.shape} but equity has {eq.shape}; pass one close price per step"
             )
-        if not bool(np.all(np.isfinite(close) & (close > 0))):
+        if not (close.min() > 0 and close.max() < math.inf):  # NaN fails the first test
             bad = int(np.flatnonzero(~(np.isfinite(close) & (close > 0)))[0])
             raise DataError(
                 f"benchmark_close must be finite and positive, step {bad} is {close[bad]}; "
@@ -144,28 +148,31 @@ def compute_stats(
     """
     eq, ts, close = _check_inputs(equity, timestamps, benchmark_close, risk_free_rate, warmup_bars)
     n = len(eq)
-    validate_trades(trades, n)
-    closed = [t for t in trades if not t.is_open]
-    index = utc_index(ts)
-    period = data_period(ts)
+    all_trades = trade_arrays(trades, n)
+    is_open = all_trades.is_open
+    n_open = int(is_open.sum())
+    closed = all_trades.select(~is_open) if n_open else all_trades
+    period_ns = data_period_ns(ts)
+    resolution = resolution_ns(period_ns)
+    calendar = Calendar.of(ts)
 
     s: dict[str, Any] = {}
-    s["Start"] = index[0]
-    s["End"] = index[-1]
+    s["Start"] = utc_timestamp(int(ts[0]))
+    s["End"] = utc_timestamp(int(ts[-1]))
     s["Duration"] = s["End"] - s["Start"]
     s["Exposure Time [%]"] = exposure_pct(closed, n)
     s["Equity Final [$]"] = float(eq[-1])
     s["Equity Peak [$]"] = float(eq.max())
-    s["Commissions [$]"] = float(sum(t.fees for t in closed))
+    s["Commissions [$]"] = fee_sum(closed.fees)
     s["Return [%]"] = float((eq[-1] - eq[0]) / eq[0] * 100)
     buy_hold = NAN
     if close is not None:
         buy_hold = float((close[-1] - close[warmup_bars]) / close[warmup_bars] * 100)
     s["Buy & Hold Return [%]"] = buy_hold
 
-    ann = annualization(ts)
+    ann = annualization_of(period_ns, float(calendar.weekend_share()))
     years = ann.periods_per_year
-    day_returns = resampled_returns(eq, ts, ann.resample_rule)
+    day_returns = returns_between(eq[calendar.ends(RULE_UNITS[ann.resample_rule])])
     one_plus = np.float64(1 + geometric_mean(day_returns))
     day_var = np.float64(np.var(day_returns, ddof=1)) if len(day_returns) > 1 else np.float64(NAN)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -186,7 +193,8 @@ def compute_stats(
         downside_dev = float(np.sqrt(np.mean(downside))) if len(downside) else NAN
     s["Sortino Ratio"] = ieee_div(annualized_return - risk_free_rate, downside_dev * math.sqrt(years))
     dd = drawdown_fraction(eq)
-    max_dd = -float(np.nan_to_num(dd.max()))
+    peak_dd = float(dd.max())
+    max_dd = -(peak_dd if math.isfinite(peak_dd) else float(np.nan_to_num(peak_dd)))
     s["Calmar Ratio"] = ieee_div(annualized_return, nan_if_zero(-max_dd))
 
     beta = NAN
@@ -200,16 +208,14 @@ def compute_stats(
     s["Beta"] = beta
 
     periods = drawdown_periods(dd, ts)
-    durations = pd.Series(periods.durations_ns.astype("timedelta64[ns]"))
+    durations = periods.durations_ns
+    has_periods = len(durations) > 0
     s["Max. Drawdown [%]"] = max_dd * 100
     s["Avg. Drawdown [%]"] = -float(np.mean(periods.peaks)) * 100 if len(periods.peaks) else NAN
-    has_periods = len(durations) > 0
-    max_dd_duration: Duration = pd.Timedelta(durations.max()) if has_periods else pd.NaT
-    avg_dd_duration: Duration = pd.Timedelta(durations.mean()) if has_periods else pd.NaT
-    s["Max. Drawdown Duration"] = ceil_to_resolution(max_dd_duration, period)
-    s["Avg. Drawdown Duration"] = ceil_to_resolution(avg_dd_duration, period)
+    s["Max. Drawdown Duration"] = to_duration(int(durations.max()) if has_periods else None, resolution)
+    s["Avg. Drawdown Duration"] = to_duration(mean_ns(durations) if has_periods else None, resolution)
 
-    ts_stats = trade_stats(closed, period)
+    ts_stats = trade_stats(closed, resolution)
     s["# Trades"] = ts_stats.n_trades
     s["Win Rate [%]"] = ts_stats.win_rate_pct
     s["Best Trade [%]"] = ts_stats.best_trade_pct
@@ -226,12 +232,12 @@ def compute_stats(
     s["Avg. Loss [$]"] = ts_stats.avg_loss
     s["Avg. Win [%]"] = ts_stats.avg_win_pct
     s["Avg. Loss [%]"] = ts_stats.avg_loss_pct
-    s["Months Profitable [%]"] = share_profitable(eq, ts, "M")
-    s["Weeks Profitable [%]"] = share_profitable(eq, ts, "W")
-    fees = float(fees_paid) if fees_paid is not None else default_fees(trades)
+    s["Months Profitable [%]"] = share_profitable_at(eq, calendar.ends("M"))
+    s["Weeks Profitable [%]"] = share_profitable_at(eq, calendar.ends("W"))
+    fees = float(fees_paid) if fees_paid is not None else default_fees(all_trades)
     s["Fees Paid [$]"] = fees
-    s["Turnover [$]"] = float(turnover) if turnover is not None else default_turnover(trades)
+    s["Turnover [$]"] = float(turnover) if turnover is not None else default_turnover(all_trades)
     gross_profit = float(eq[-1] - eq[0]) + fees
     s["Fees / Gross Profit [%]"] = fees / gross_profit * 100 if gross_profit > 0 else NAN
-    s["# Open Trades"] = len(trades) - len(closed)
+    s["# Open Trades"] = n_open
     return {key: s[key] for key in STATS_KEYS}

@@ -71,19 +71,17 @@ class SimulatedBroker:
         o = float(col("open")[i])
         h = float(col("high")[i])
         low = float(col("low")[i])
-        opened_here: dict[int, float] = {}  # entry order id -> fill price, for same-bar attached exits
+        # entry order id -> (fill price, filled at the open?), for exits attached to entries filled on this bar
+        opened_here: dict[int, tuple[float, bool]] = {}
         candidates = [w for w in self.working if w.symbol == symbol]
-        traded: set[int] = set()  # each order trades at most once per bar (volume caps, partial fills)
+        traded: set[int] = set()  # each order (or OCO pair) trades at most once per bar: volume caps, partials
         gtc = TimeInForce.GTC
         for order in candidates:
             if order.is_open and (order.tif is gtc or not self._expired(order, ts)):
-                before = order.filled_qty
-                self._match(order, stream, i, o, h, low, opened_here, at_open_only=True)
-                if order.filled_qty != before or not order.is_open:
-                    traded.add(order.id)
+                self._traded(self._match(order, stream, i, o, h, low, opened_here, at_open_only=True), traded)
         for order in candidates:
             if order.is_open and order.id not in traded:
-                self._match(order, stream, i, o, h, low, opened_here, at_open_only=False)
+                self._traded(self._match(order, stream, i, o, h, low, opened_here, at_open_only=False), traded)
             if order.tif is TimeInForce.IOC and order.is_open:
                 self._drop(order, OrderStatus.EXPIRED, "IOC: not filled on the first bar")
         if not opened_here:
@@ -92,8 +90,8 @@ class SimulatedBroker:
         for order in [w for w in self.working if w.parent_id in opened_here and w.created_bar == step]:
             if not order.is_open or order.parent_id is None:
                 continue
-            entry_price = opened_here[order.parent_id]
-            if entry_price == o:  # entered at the open: the whole bar comes after the entry
+            entry_price, at_open = opened_here[order.parent_id]
+            if at_open:  # entered at the open: the whole bar comes after the entry
                 self._match(order, stream, i, o, h, low, None, at_open_only=False)
             elif order.role == "stop_loss":
                 # entered inside the bar: only the stop-loss is assumed reachable afterwards (pessimistic)
@@ -126,11 +124,11 @@ class SimulatedBroker:
         o: float,
         h: float,
         low: float,
-        opened_here: dict[int, float] | None,
+        opened_here: dict[int, tuple[float, bool]] | None,
         *,
         at_open_only: bool,
         pair: bool = True,
-    ) -> None:
+    ) -> tuple[Order, Order | None] | None:
         """Fill order (or its one-cancels-other sibling, whichever trades first) if the bar reaches it.
         With at_open_only, only fills at the open price happen; a stop-limit's trigger is then left untouched."""
         sibling = self._sibling(order) if pair and order.oco_id is not None else None
@@ -146,13 +144,21 @@ class SimulatedBroker:
             legs[0].triggered = saved[0]
             if legs[1] is not None:
                 legs[1].triggered = saved[1]
-            return
+            return None
         if hit is None:
-            return
+            return None
         price, liquidity = hit
         self._execute(order, stream, i, price, liquidity, low, h)
         if opened_here is not None and order.filled_qty > 0 and (order.sl is not None or order.tp is not None):
-            opened_here[order.id] = order.avg_fill_price
+            opened_here[order.id] = (order.avg_fill_price, price == o)
+        return legs
+
+    @staticmethod
+    def _traded(legs: tuple[Order, Order | None] | None, traded: set[int]) -> None:
+        if legs is not None:
+            for leg in legs:
+                if leg is not None:
+                    traded.add(leg.id)
 
     def _sibling(self, order: Order) -> Order | None:
         if order.oco_id is None:
@@ -209,6 +215,8 @@ class SimulatedBroker:
                 return
             qty = min(qty, cap)
         fee = self.fees.fee(qty, price * inst.multiplier, liquidity)  # fees are on the contract value
+        if order.filled_qty > 0 and not self._fee_is_callable:
+            fee -= self.fees.fixed()  # the fixed part is per order: charged on its first fill only
         # an order sized from the available margin fits it by construction (unless a fee function misreports)
         shortfall = (
             None if sized_here and not self._fee_is_callable else engine.margin_shortfall(order, qty, price, fee)

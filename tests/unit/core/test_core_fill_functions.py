@@ -256,9 +256,11 @@ def test_risk_checks_name_the_limit() -> None:
     assert check(RiskLimits(max_gross_exposure=2000), 4, gross=1600, account=0) is None
 
 
-def test_reducing_orders_pass_position_limits_but_not_order_limits() -> None:
+def test_reducing_orders_pass_every_limit() -> None:
+    # closing risk must always be possible (closes, stop-losses, the kill switch), whatever its size
     assert check(RiskLimits(max_position_qty=1), -5, position=8, reduces=True) is None
-    assert "max_order_qty" in (check(RiskLimits(max_order_qty=1), -5, position=8, reduces=True) or "")
+    assert check(RiskLimits(max_order_qty=1), -5, position=8, reduces=True) is None
+    assert "max_order_qty" in (check(RiskLimits(max_order_qty=1), 5, position=8, reduces=False) or "")
 
 
 def test_halted_engine_refuses_entries_but_not_reductions() -> None:

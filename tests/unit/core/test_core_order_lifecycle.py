@@ -76,12 +76,19 @@ def test_day_order_fills_within_its_day(tf: Any) -> None:
 
 # --------------------------------------------------------------------------------------------------- GTT
 def test_valid_for_expires_at_the_time(tf: Any) -> None:
-    rows = [BAR0, BAR1, MISS, MISS, TOUCH]
+    # placed when bar 1 closes (at hour 2): "3h" covers the bars opening at hours 2, 3 and 4
+    rows = [BAR0, BAR1, MISS, MISS, MISS, TOUCH]
     result, strat = run_hourly(tf, {1: lambda s: s.buy(1, limit=95.0, valid_for="3h")}, rows, T0)
     order = strat.first(1)
-    assert order.tif is TimeInForce.GTT and order.expire_at == hour(4)
-    assert order.status is S.EXPIRED and order.history[-1] == (hour(4), S.EXPIRED)
+    assert order.tif is TimeInForce.GTT and order.expire_at == hour(5)
+    assert order.status is S.EXPIRED and order.history[-1] == (hour(5), S.EXPIRED)
     assert result.fills == []
+
+
+def test_valid_for_one_bar_gives_the_next_bar_a_chance(tf: Any) -> None:
+    rows = [BAR0, BAR1, TOUCH, TOUCH]
+    result, strat = run_hourly(tf, {1: lambda s: s.buy(1, limit=95.0, valid_for="1h")}, rows, T0)
+    assert strat.first(1).status is S.FILLED and result.fills[0].ts == hour(2)
 
 
 def test_valid_for_fills_before_the_time(tf: Any) -> None:
