@@ -15,6 +15,8 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
+
+from tradeforge.core.errors import ConfigError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -314,10 +316,15 @@ class Scripted(Strategy):
             kwargs["expire_at"] = self.now + a.ttl * self.timeframe
         else:
             kwargs["tif"] = TimeInForce(a.tif)
-        if a.side is Side.BUY:
-            self.buy(**kwargs)
-        else:
-            self.sell(**kwargs)
+        try:
+            if a.side is Side.BUY:
+                self.buy(**kwargs)
+            else:
+                self.sell(**kwargs)
+        except ConfigError as exc:
+            if "a long order needs" in str(exc) or "a short order needs" in str(exc):
+                return  # brackets on the wrong side of the price are refused up front: a skipped action
+            raise
 
     def _close(self, a: ClosePosition) -> None:
         symbol = self._symbol(a.slot)

@@ -143,6 +143,10 @@ class Engine:
             raise OrderRejected(f"no price for {symbol} yet: wait for its first bar")
         return float(stream.column("close")[stream.n - 1])
 
+    def last_price_or_none(self, symbol: str) -> float | None:
+        stream = self.base.get(symbol)
+        return float(stream.column("close")[stream.n - 1]) if stream is not None and stream.n else None
+
     def has_bar_now(self, symbol: str) -> bool:
         """Whether symbol's bar of the current step has closed and been revealed (its close is not stale).
         False while the gateway matches orders against the step's bars, before they are revealed."""
@@ -426,10 +430,13 @@ class Engine:
                 price = p
         inst = self.instruments[order.symbol]
         if order.qty is not None:
-            if inst.round_qty_down(order.qty) == 0.0:
+            lots = inst.round_qty_down(order.qty)
+            if lots == 0.0:
                 return f"order size {order.qty:g} is below the lot size {inst.lot_size:g} of {order.symbol}"
-            if inst.min_notional and order.qty * price * inst.multiplier < inst.min_notional:
-                return f"order value {order.qty * price:,.2f} is below the minimum notional {inst.min_notional:g}"
+            order.qty = lots  # whole lots, as a venue would take it
+            value = order.qty * price * inst.multiplier
+            if inst.min_notional and value < inst.min_notional:
+                return f"order value {value:,.2f} is below the minimum notional {inst.min_notional:g} of {order.symbol}"
         if not self.risk.active:
             return None
         prices = self.prices()

@@ -101,6 +101,8 @@ def make_fee_model(commission: object) -> FeeModel:
     """float -> PercentFee; (fixed, rate) -> PercentFee with fixed part; a FeeModel as is; a callable wrapped."""
     if isinstance(commission, (PercentFee, MakerTakerFee, CallableFee)):
         return commission
+    if all(callable(getattr(commission, name, None)) for name in ("fee", "unit_rate", "fixed")):
+        return commission  # type: ignore[return-value]  # any object with the FeeModel methods
     if isinstance(commission, bool):
         raise ConfigError("commission must be a number, a (fixed, rate) pair, a fee model or a callable")
     if isinstance(commission, (int, float)):

@@ -217,9 +217,13 @@ def _output_width(
     """How many outputs an indicator has, asked before any bar exists: call it on empty inputs."""
     try:
         raw = func(*resolve(0), **kwargs)
-    except Exception:
-        # it refuses empty input: assumed single-output; a multi-output one then fails at its first bar, saying why
-        return 1
+    except Exception as exc:
+        name = getattr(func, "__name__", "indicator")
+        raise ConfigError(
+            f"indicator {name} fails on empty input ({type(exc).__name__}: {exc}). When bars arrive one at a time "
+            "(replay, paper, live), an indicator is called on the empty history before the first bar to learn how "
+            "many outputs it has: make it return empty arrays for empty input."
+        ) from exc
     if isinstance(raw, tuple | list) and raw and not np.isscalar(raw[0]):
         return len(raw)
     return 1

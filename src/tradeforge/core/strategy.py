@@ -277,10 +277,21 @@ class Strategy:
         valid_for: str | None,
         tag: str,
     ) -> Order:
-        if size is not None and not (isinstance(size, (int, float)) and math.isfinite(size) and size > 0):
+        if size is not None and (
+            isinstance(size, bool) or not (isinstance(size, (int, float)) and math.isfinite(size) and size > 0)
+        ):
             raise ConfigError(f"order size must be a positive number of units, got {size!r}")
-        if fraction is not None and not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        if fraction is not None and (
+            isinstance(fraction, bool) or not (isinstance(fraction, (int, float)) and 0 < fraction <= 1)
+        ):
             raise ConfigError(f"order fraction must be in (0, 1], got {fraction!r}")
+        if trail is not None and trail_percent is not None:
+            raise ConfigError("give a trailing stop either trail (a price distance) or trail_percent, not both")
+        if expire_at is not None and (isinstance(expire_at, bool) or not isinstance(expire_at, int)):
+            raise ConfigError(
+                f"expire_at must be a timestamp in integer nanoseconds UTC (e.g. self.now + ...), got {expire_at!r}; "
+                "or use valid_for='3h'"
+            )
         if size is not None and fraction is not None:
             raise ConfigError("give either size (units) or fraction (of available margin), not both")
         if size is None and fraction is None:
@@ -303,7 +314,21 @@ class Strategy:
                     raise ConfigError(f"{label} must be a positive price, got {price!r}")
         if trail_percent is not None and not 0 < trail_percent < 1:
             raise ConfigError(f"trail_percent must be a fraction in (0, 1), got {trail_percent!r}")
-        tif_value = TimeInForce(tif) if isinstance(tif, str) else tif
+        try:
+            tif_value = TimeInForce(tif.lower()) if isinstance(tif, str) else TimeInForce(tif)
+        except ValueError:
+            known = ", ".join(t.value for t in TimeInForce)
+            raise ConfigError(f"unknown time in force {tif!r}; use one of {known}") from None
+        if (expire_at is not None or valid_for is not None) and tif_value not in (TimeInForce.GTC, TimeInForce.GTT):
+            raise ConfigError(f"expire_at/valid_for make a good-till-time order; they cannot be combined with {tif!r}")
+        if sl is not None or tp is not None:
+            _check_brackets(
+                side,
+                limit if limit is not None else stop,
+                sl,
+                tp,
+                self.engine.last_price_or_none(symbol or self.symbols[0]),
+            )
         return self.engine.submit_new(
             self,
             side=side,
@@ -337,6 +362,23 @@ class Strategy:
     def kill_switch(self, reason: str = "strategy request") -> None:
         """Cancel every open order of the account, flatten every position and refuse new entries."""
         self.engine.kill_switch(reason)
+
+
+def _check_brackets(side: Side, entry: float | None, sl: float | None, tp: float | None, last: float | None) -> None:
+    """A long needs sl < entry < tp, a short tp < entry < sl (entry: the limit/stop, else the last close)."""
+    ref = entry if entry is not None else last
+    if ref is None:
+        return
+    if side is Side.BUY:
+        ok = (sl is None or sl < ref) and (tp is None or tp > ref)
+        want = "sl < price < tp"
+    else:
+        ok = (sl is None or sl > ref) and (tp is None or tp < ref)
+        want = "tp < price < sl"
+    if not ok:
+        raise ConfigError(
+            f"a {'long' if side is Side.BUY else 'short'} order needs {want}; got sl={sl}, tp={tp} around {ref:g}"
+        )
 
 
 def crossover(a: Any, b: Any) -> bool:

@@ -53,6 +53,18 @@ def _strategy_list(strategies: StrategyArg) -> list[Strategy]:
     return out
 
 
+def _unique_names(strategies: list[Strategy]) -> list[str]:
+    """The names the engine will give the strategies (a repeated name gets #2, #3, ...)."""
+    names: list[str] = []
+    for strat in strategies:
+        name, index = strat.name, 2
+        while name in names:
+            name = f"{strat.name}#{index}"
+            index += 1
+        names.append(name)
+    return names
+
+
 def run_backtest(
     strategies: StrategyArg,
     data: DataArg,
@@ -109,10 +121,28 @@ def run_backtest(
             }
         )
         engine.add_stream(s.symbol, s.timeframe, arrays)
-    shares = dict(capital or {})
-    default_share = float(cash) / len(strats)
-    for strat in strats:
-        engine.add_strategy(strat, (symbols or {}).get(strat.name), shares.get(strat.name, default_share))
+    names = _unique_names(strats)
+    for label, mapping in (("symbols", symbols), ("capital", capital)):
+        unknown = sorted(set(mapping or {}) - set(names))
+        if unknown:
+            raise ConfigError(f"{label} names unknown strategies {unknown}; the strategies are {names}")
+    for name, syms in (symbols or {}).items():
+        if isinstance(syms, str) or not all(isinstance(x, str) for x in syms):
+            raise ConfigError(f"symbols[{name!r}] must be a list of symbols such as ['ETH-BTC'], got {syms!r}")
+    shares = {k: float(v) for k, v in (capital or {}).items()}
+    if any(not (v > 0) for v in shares.values()):
+        raise ConfigError(f"capital amounts must be positive, got {shares}")
+    rest = [n for n in names if n not in shares]
+    left = float(cash) - sum(shares.values())
+    if left < -1e-9 * float(cash) or (rest and left <= 0):
+        raise ConfigError(
+            f"capital {shares} adds up to more than the account's cash {cash:,.2f}"
+            + (f" and leaves nothing for {rest}" if rest else "")
+        )
+    for name in rest:
+        shares[name] = left / len(rest)
+    for strat, name in zip(strats, names, strict=True):
+        engine.add_strategy(strat, (symbols or {}).get(name), shares[name])
     if replay:
         clock = SimulatedClock()
         total = len(feed)

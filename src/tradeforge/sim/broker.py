@@ -77,7 +77,7 @@ class SimulatedBroker:
         traded: set[int] = set()  # each order (or OCO pair) trades at most once per bar: volume caps, partials
         gtc = TimeInForce.GTC
         for order in candidates:
-            if order.is_open and (order.tif is gtc or not self._expired(order, ts)):
+            if order.is_open and order.id not in traded and (order.tif is gtc or not self._expired(order, ts)):
                 self._traded(self._match(order, stream, i, o, h, low, opened_here, at_open_only=True), traded)
         for order in candidates:
             if order.is_open and order.id not in traded:

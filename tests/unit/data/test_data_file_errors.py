@@ -61,9 +61,7 @@ def test_close_outside_range_and_negative_volume(tmp_path: Path) -> None:
     outside = "2024-01-01T00:05:00Z,1,2,0.5,2.5,10\n"
     assert "lies outside" in error_of(csv(tmp_path, "out.csv", HEADER + GOOD + outside))
     negative = "2024-01-01T00:05:00Z,1,2,0.5,1,-3\n"
-    assert "negative volume -3.0 at row 1 (line 3)" in error_of(
-        csv(tmp_path, "neg.csv", HEADER + GOOD + negative)
-    )
+    assert "negative volume -3.0 at row 1 (line 3)" in error_of(csv(tmp_path, "neg.csv", HEADER + GOOD + negative))
 
 
 def test_missing_column_lists_found_and_needed(tmp_path: Path) -> None:
@@ -120,9 +118,7 @@ def test_corrupt_gzip_and_parquet(tmp_path: Path) -> None:
 def test_missing_file_and_unsupported_suffix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.csv does not exist"):
         read_bars(tmp_path / "nope.csv")
-    with pytest.raises(
-        ConfigError, match=r"unsupported file type; use one of \.csv\.gz, \.csv, \.parquet, \.pq"
-    ):
+    with pytest.raises(ConfigError, match=r"unsupported file type; use one of \.csv\.gz, \.csv, \.parquet, \.pq"):
         read_bars(csv(tmp_path, "bars.xlsx", "x"))
     folder = tmp_path / "folder.csv"
     folder.mkdir()
@@ -161,7 +157,5 @@ def test_frame_errors_say_dataframe() -> None:
     with pytest.raises(DataError, match=r"^DataFrame: column close holds 'x' at row 1 \(time 2024-01-01\)"):
         frame_to_series(frame, "X", "1d")
     frame["close"] = 1.0
-    with pytest.raises(
-        DataError, match=r"^DataFrame: X: timestamp at row 1 \(2024-01-01T00:00:00Z\) is duplicate"
-    ):
+    with pytest.raises(DataError, match=r"^DataFrame: X: timestamp at row 1 \(2024-01-01T00:00:00Z\) is duplicate"):
         frame_to_series(frame, "X", "1d")

@@ -100,8 +100,7 @@ def test_symbol_defaults_to_file_stem(tmp_path: Path) -> None:
 def test_case_insensitive_columns_other_time_names_extra_columns_no_volume(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text(
-        "Date,Open,HIGH,Low,Close,Adj Close\n"
-        "2012-01-03,1,2,0.5,1.5,9\n2012-01-04,1.5,2.5,1,2,9\n2012-01-06,2,3,1,2,9\n"
+        "Date,Open,HIGH,Low,Close,Adj Close\n2012-01-03,1,2,0.5,1.5,9\n2012-01-04,1.5,2.5,1,2,9\n2012-01-06,2,3,1,2,9\n"
     )
     series = read_bars(path)
     assert series.ts.tolist() == [
@@ -127,9 +126,7 @@ def test_timestamps_with_and_without_zone(tmp_path: Path) -> None:
     assert series.ts.tolist() == [T0, T0 + FIVE_MIN, T0 + 2 * FIVE_MIN, T0 + 3 * FIVE_MIN + 500_000_000]
 
 
-@pytest.mark.parametrize(
-    ("unit", "scale"), [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000), ("ns", 1)]
-)
+@pytest.mark.parametrize(("unit", "scale"), [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000), ("ns", 1)])
 def test_epoch_integers_detected_by_magnitude(tmp_path: Path, unit: str, scale: int) -> None:
     stamps = [(T0 + i * FIVE_MIN) // scale for i in range(4)]
     path = tmp_path / f"epoch_{unit}.csv"

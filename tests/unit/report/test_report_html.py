@@ -118,9 +118,7 @@ def test_long_series_are_drawn_as_downsampled_lines(result: Result) -> None:
     n = 250_000
     stamps = result.timestamps[0] + np.arange(n, dtype=np.int64) * NS_PER_MINUTE
     close = 100.0 + np.sin(np.arange(n) / 1000.0)
-    result.bars = {
-        "AAPL": BarSeries.from_arrays("AAPL", NS_PER_MINUTE, stamps, close, close + 1, close - 1, close)
-    }
+    result.bars = {"AAPL": BarSeries.from_arrays("AAPL", NS_PER_MINUTE, stamps, close, close + 1, close - 1, close)}
     result.timestamps = stamps
     result.equity = np.linspace(1000.0, 1100.0, n)
     result.cash = result.equity.copy()
