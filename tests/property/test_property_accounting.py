@@ -15,12 +15,11 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
-
-from tradeforge.core.errors import ConfigError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tradeforge.core.bars import BarSeries
+from tradeforge.core.errors import ConfigError
 from tradeforge.core.fees import PercentFee
 from tradeforge.core.orders import LEGAL
 from tradeforge.core.strategy import Strategy, TradeEvent
