@@ -439,12 +439,8 @@ class Engine:
                 return f"order value {value:,.2f} is below the minimum notional {inst.min_notional:g} of {order.symbol}"
         if not self.risk.active:
             return None
-        prices = self.prices()
-        if order.qty is not None:
-            qty = order.qty
-        else:  # a fraction order: estimate its size at the last price for the checks
-            budget = self.portfolio.book_margin_available(strategy._name, prices)
-            qty = budget * self.portfolio.leverage * (order.fraction or 1.0) / (price * inst.multiplier)
+        # a fraction order is sized when it fills; estimate it now the way the broker will size it
+        qty = order.qty if order.qty is not None else self.affordable_qty(order, price, 0.0, 0.0)
         # orders already working count as if filled, so several orders in one bar cannot step over a limit
         # (fraction orders have no size until they fill and are not counted)
         pending = sum(
@@ -459,7 +455,7 @@ class Engine:
             multiplier=inst.multiplier,
             position_qty=pos.qty + pending,
             gross_exposure=(
-                self.portfolio.gross_exposure(prices) if self.risk.limits.max_gross_exposure is not None else 0.0
+                self.portfolio.gross_exposure(self.prices()) if self.risk.limits.max_gross_exposure is not None else 0.0
             ),
             account_position_qty=self.portfolio.net_qty.get(order.symbol, 0.0) + pending,
             reduces=reduces,
@@ -652,20 +648,12 @@ class Engine:
 
     # ============================================================ sizing
     def _book_available(self, strategy: str, symbol: str, price: float) -> float:
-        """The book's margin not pledged to open positions, valuing symbol at price and others at their last
-        close (the same arithmetic as Portfolio.book_margin_available, without building a price table)."""
-        book = self.portfolio.books[strategy]
-        equity = book.cash
-        gross = 0.0
-        instruments = self.instruments
-        for sym, pos in book.positions.items():
-            qty = pos.qty
-            if qty != 0.0:
-                px = price if sym == symbol else self.last_price(sym)
-                mult = instruments[sym].multiplier
-                equity += qty * px * mult
-                gross += abs(qty) * px * mult
-        return max(0.0, equity - gross / self.portfolio.leverage)
+        """The book's free margin, valuing symbol at price and every other symbol at its last close."""
+
+        def price_of(sym: str) -> float:
+            return price if sym == symbol else self.last_price(sym)
+
+        return self.portfolio.book_margin_available(strategy, price_of)
 
     def affordable_qty(self, order: Order, price: float, unit_fee_rate: float, fixed_fee: float) -> float:
         """Units a fraction order can buy at price with the book's available margin (rounded to lots)."""

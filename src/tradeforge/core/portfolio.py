@@ -11,6 +11,7 @@ rebuilt with arrays after the run: the per-bar loop writes nothing for bars with
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tradeforge.core.errors import ConfigError
@@ -116,10 +117,19 @@ class Portfolio:
         """Equity not pledged as margin for open positions (never negative)."""
         return max(0.0, self.equity(prices) - self.gross_exposure(prices) / self.leverage)
 
-    def book_margin_available(self, strategy: str, prices: dict[str, float]) -> float:
+    def book_margin_available(self, strategy: str, price_of: Callable[[str], float]) -> float:
+        """The book's equity not pledged as margin for its open positions (never negative)."""
         book = self.books[strategy]
-        gross = sum(abs(p.qty) * prices[s] * self.instruments[s].multiplier for s, p in book.positions.items() if p.qty)
-        return max(0.0, self.book_equity(strategy, prices) - gross / self.leverage)
+        equity = book.cash
+        gross = 0.0
+        for sym, pos in book.positions.items():
+            qty = pos.qty
+            if qty != 0.0:
+                px = price_of(sym)
+                mult = self.instruments[sym].multiplier
+                equity += qty * px * mult
+                gross += abs(qty) * px * mult
+        return max(0.0, equity - gross / self.leverage)
 
     # ----------------------------------------------------------------- fills
     def apply_fill(self, fill: Fill, *, trade_id: int | None = None, tag: str = "") -> TradeChange:
@@ -137,6 +147,7 @@ class Portfolio:
         book.turnover += value
 
         pos = book.position(fill.symbol)
+        pos.fees += fill.fee
         change = TradeChange()
         remaining = fill.qty
         dust = _DUST * max(1.0, fill.qty)
