@@ -271,8 +271,15 @@ class Engine:
                 raise DataError(f"bar at {iso(bar.ts)} arrived after bars at {iso(self._pending[0].ts)}")
             self.flush()
         if any(p.symbol == bar.symbol for p in self._pending):
-            raise DataError(f"two {bar.symbol} bars at {iso(bar.ts)}")
+            raise DataError(f"duplicate {bar.symbol} bar at {iso(bar.ts)}: one is already waiting for this step")
         self._pending.append(bar)
+
+    def advance(self, now: int) -> None:
+        """The clock reached `now` (int ns UTC): run the gathered step if its bars have closed by then."""
+        if self._pending:
+            first = self._pending[0]
+            if now >= first.ts + first.timeframe:
+                self.flush()
 
     def flush(self) -> None:
         """Run the gathered step (the clock has passed its bars' timestamp)."""
@@ -336,17 +343,17 @@ class Engine:
         symbol: str,
         kind: OrderType,
         qty: float | None,
-        fraction: float | None,
-        limit: float | None,
-        stop: float | None,
-        sl: float | None,
-        tp: float | None,
-        trail_amount: float | None,
-        trail_percent: float | None,
-        tif: TimeInForce,
-        expire_at: int | None,
-        valid_for: str | None,
-        tag: str,
+        fraction: float | None = None,
+        limit: float | None = None,
+        stop: float | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+        expire_at: int | None = None,
+        valid_for: str | None = None,
+        tag: str = "",
         role: str = "entry",
         reduce_only: bool = False,
         trade_id: int | None = None,
@@ -500,16 +507,6 @@ class Engine:
                     symbol=symbol,
                     kind=OrderType.MARKET,
                     qty=amount,
-                    fraction=None,
-                    limit=None,
-                    stop=None,
-                    sl=None,
-                    tp=None,
-                    trail_amount=None,
-                    trail_percent=None,
-                    tif=TimeInForce.GTC,
-                    expire_at=None,
-                    valid_for=None,
                     tag=tag,
                     role=role,
                     reduce_only=True,

@@ -144,13 +144,17 @@ def run_backtest(
     for strat, name in zip(strats, names, strict=True):
         engine.add_strategy(strat, (symbols or {}).get(name), shares[name])
     if replay:
-        clock = SimulatedClock()
+        # the live path: each bar arrives when the clock reaches its close, and the engine runs a step once
+        # the clock has passed the close of the bars it gathered
+        clock = SimulatedClock(int(feed.step_ts[0]))
         total = len(feed)
-        for bar in feed.bars():
-            clock.advance_to(bar.ts)
-            engine.push_bar(bar)
-            if progress is not None and len(engine.step_ts) % 4096 == 0:
-                progress(len(engine.step_ts), total)
+        for done, (ts, group) in enumerate(feed.groups(), start=1):
+            clock.advance_to(ts + feed.timeframe)  # the bars of ts close now ...
+            for bar in group:
+                engine.push_bar(bar)  # ... arrive one at a time ...
+            engine.advance(clock.now())  # ... and the step runs because the clock has passed their close
+            if progress is not None and done % 4096 == 0:
+                progress(done, total)
         engine.flush()
         if progress is not None:
             progress(total, total)

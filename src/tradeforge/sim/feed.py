@@ -62,6 +62,17 @@ class HistoricalFeed:
     def __len__(self) -> int:
         return int(self.step_ts.shape[0])
 
+    def groups(self) -> Iterator[tuple[int, list[Bar]]]:
+        """(timestamp, the bars of every symbol that has one then), in time order."""
+        group: list[Bar] = []
+        for bar in self.bars():
+            if group and bar.ts != group[0].ts:
+                yield group[0].ts, group
+                group = []
+            group.append(bar)
+        if group:
+            yield group[0].ts, group
+
     def bars(self) -> Iterator[Bar]:
         """Every bar as an event, in time order (symbols in the order given at equal times)."""
         pointers = [0] * len(self.series)
