@@ -58,5 +58,5 @@ def test_a_later_bar_runs_the_gathered_step_and_bad_order_is_refused() -> None:
     engine.flush()
     with pytest.raises(DataError, match="out of order"):
         engine.push_bar(bar("A", 0, 12.0))
-    with pytest.raises(DataError, match="high .* < low"):
+    with pytest.raises(DataError, match=r"high .* < low"):
         engine.push_bar(Bar("A", T0 + 5 * NS_PER_MINUTE, 10.0, 9.0, 11.0, 10.0, 1.0, NS_PER_MINUTE))
