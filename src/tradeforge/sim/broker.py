@@ -224,7 +224,7 @@ class SimulatedBroker:
         if shortfall is not None:
             self._drop(order, OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELLED, shortfall)
             return
-        reason = _REASON_BY_ROLE.get(order.role, order.type.value)
+        reason = _REASON_BY_ROLE.get(order.role) or order.type._value_  # (not .value: a slow enum property)
         engine.order_filled(order, qty, price, fee, liquidity, reason)
         if not order.is_open and order in self.working:
             self.working.remove(order)
