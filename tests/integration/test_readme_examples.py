@@ -38,6 +38,15 @@ def test_multi_symbol_example_runs_one_book_per_pair(tmp_path: Path) -> None:
     assert int(lines[-1]) >= 5760  # the union of the ten pairs' timestamps
 
 
+def test_streaming_example_trades_bar_by_bar(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if "engine.push_bar(bar)" in b)
+    script = tmp_path / "stream.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    fills = int(out.stdout.split()[0])
+    assert fills > 50  # SMA(10,20) crosses on 2,000 one-minute bars: dozens of round trips
+
+
 def test_cli_demo_writes_reports(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "tradeforge.cli", "demo", "--out", str(tmp_path)],
