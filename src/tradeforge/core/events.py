@@ -62,15 +62,3 @@ class Fill(NamedTuple):
     @property
     def value(self) -> float:
         return self.qty * self.price
-
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """A strategy's intention, recorded for audit (ML predictions and filters attach here later)."""
-
-    strategy: str
-    symbol: str
-    ts: int
-    direction: int  # +1 long, -1 short, 0 flat
-    strength: float = 1.0
-    tag: str = ""

@@ -85,6 +85,3 @@ class Instrument:
         """Largest multiple of lot_size not above |qty| (sign kept)."""
         steps = math.floor(abs(qty) / self.lot_size + 1e-9)
         return math.copysign(steps * self.lot_size, qty) if steps else 0.0
-
-    def round_price(self, price: float) -> float:
-        return round(price / self.tick_size) * self.tick_size

@@ -232,3 +232,21 @@ def test_on_trade_reports_opened_and_closed_trades_of_a_flip(tf: Any) -> None:
     assert first.fill.order_id == 1 and [t.id for t in first.opened] == [1] and first.closed == []
     assert flip.fill.qty == 15.0 and flip.fill.price == 105.0
     assert [t.size for t in flip.closed] == [10.0] and [t.size for t in flip.opened] == [-5.0]
+
+
+def test_account_equity_and_margin_queries() -> None:
+    from tradeforge.core.events import Fill
+    from tradeforge.core.portfolio import Portfolio
+    from tradeforge.core.types import Instrument, Liquidity, Side
+
+    pf = Portfolio(10_000.0, {"A": Instrument("A"), "F": Instrument("F", multiplier=50.0)}, leverage=2.0)
+    pf.add_book("s1", 6_000.0)
+    pf.add_book("s2", 4_000.0)
+    pf.apply_fill(Fill(1, "s1", "A", Side.BUY, 10.0, 100.0, 1.0, 0, 0, Liquidity.TAKER, "market"))
+    pf.apply_fill(Fill(2, "s2", "F", Side.SELL, 1.0, 40.0, 0.0, 0, 0, Liquidity.TAKER, "market"))
+    prices = {"A": 110.0, "F": 38.0}
+    # cash: 10,000 - 1,000 - 1 + 2,000 (short proceeds); positions: 10 * 110 - 1 * 38 * 50
+    assert pf.equity(prices) == 10_000.0 - 1_001.0 + 2_000.0 + 1_100.0 - 1_900.0
+    assert pf.gross_exposure(prices) == 1_100.0 + 1_900.0
+    assert pf.margin_available(prices) == pf.equity(prices) - 3_000.0 / 2.0
+    assert pf.book_equity("s2", prices) == 4_000.0 + 2_000.0 - 1_900.0
