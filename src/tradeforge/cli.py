@@ -120,6 +120,9 @@ def backtest(
     hedging: Annotated[bool, typer.Option(help="per-trade positions instead of netting")] = False,
     leverage: Annotated[float, typer.Option(help="account leverage (1 = none)")] = 1.0,
     replay: Annotated[bool, typer.Option(help="push bars one at a time (the live path); same results")] = False,
+    together: Annotated[
+        bool, typer.Option(help="with several --data: one strategy instance trades them all (else one per symbol)")
+    ] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("tradeforge-output/backtest"),
     report: Annotated[bool, typer.Option(help="write the HTML report")] = True,
     debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
@@ -139,6 +142,7 @@ def backtest(
         replay=replay,
         out_dir=out,
         report=report,
+        together=together,
     )
     try:
         with progress_bar("backtest") as update:

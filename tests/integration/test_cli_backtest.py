@@ -92,3 +92,18 @@ def test_samples_lists_bundled_data() -> None:
     assert out.returncode == 0
     for name in ("GOOG", "BTC-PERP", "ETH-BTC", "6EH4", "EURUSD"):
         assert name in out.stdout
+
+
+def test_several_data_run_one_instance_per_symbol_unless_together(tmp_path: Path) -> None:
+    args = ["backtest", "-s", "sma_cross", "-d", "ETH-BTC", "-d", "LTC-BTC", "--cash", "1", "--no-report"]
+    out = tradeforge(*args, "--out", str(tmp_path / "each"))
+    assert out.returncode == 0, out.stderr
+    trades = pd.read_csv(tmp_path / "each" / "trades.csv")
+    assert sorted(set(zip(trades["strategy"], trades["symbol"], strict=True))) == [
+        ("SmaCross[ETH-BTC]", "ETH-BTC"),
+        ("SmaCross[LTC-BTC]", "LTC-BTC"),
+    ]
+    out = tradeforge(*args, "--together", "--out", str(tmp_path / "together"))
+    assert out.returncode == 0, out.stderr
+    trades = pd.read_csv(tmp_path / "together" / "trades.csv")
+    assert set(trades["strategy"]) == {"SmaCross"}  # one instance; SmaCross trades its first symbol

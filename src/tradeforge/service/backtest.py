@@ -35,6 +35,7 @@ class BacktestJob:
     replay: bool = False
     out_dir: Path | None = None
     report: bool = True
+    together: bool = False  # several symbols: one instance trades them all (else one instance per symbol)
 
 
 @dataclass
@@ -68,9 +69,15 @@ def run_job(job: BacktestJob, progress: Progress | None = None) -> BacktestOutco
         if inst is not None:
             instruments[bars.symbol] = inst
     strategy = klass(**params)
+    strategies: list[Strategy] = [strategy]
+    symbols: dict[str, list[str]] | None = None
+    if len(series) > 1 and not job.together:  # one instance per symbol, each with an equal share of the cash
+        strategies = [klass(**params).named(f"{klass.__name__}[{s.symbol}]") for s in series]
+        symbols = {strat.name: [s.symbol] for strat, s in zip(strategies, series, strict=True)}
     result = run_backtest(
-        strategy,
+        strategies,
         series,
+        symbols=symbols,
         cash=job.cash,
         commission=job.commission,
         slippage=job.slippage,
