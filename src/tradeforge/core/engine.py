@@ -365,6 +365,17 @@ class Engine:
             )
         if self.step < 0:
             raise ConfigError("orders can only be placed from on_bar (or later callbacks), not before the first bar")
+        if kind is not OrderType.MARKET:  # the prices each kind needs (market orders need none)
+            needed = {
+                OrderType.LIMIT: (limit,),
+                OrderType.STOP: (stop,),
+                OrderType.STOP_LIMIT: (limit, stop),
+                OrderType.TRAILING_STOP: (trail_amount if trail_amount is not None else trail_percent,),
+            }.get(kind, ())
+            if any(p is None for p in needed):
+                raise ConfigError(
+                    f"a {kind.value} order needs its price(s): limit={limit}, stop={stop}, trail={trail_amount}"
+                )
         now = self.now
         if valid_for is not None:  # counted from the close of the bar being processed (now is its open time)
             expire_at = now + self.base[symbol].timeframe + parse_timeframe(valid_for)

@@ -105,7 +105,8 @@ def match_bar(order: Order, o: float, h: float, low: float) -> tuple[float, Liqu
         return None if price is None else (price, Liquidity.TAKER)
     # STOP_LIMIT
     limit = order.limit
-    assert limit is not None and order.stop is not None  # guaranteed by order construction
+    if limit is None or order.stop is None:
+        raise ConfigError(f"stop-limit order {order.id} needs both a stop and a limit price")
     if order.triggered:
         price = limit_touch(side, limit, o, h, low)
         return None if price is None else (price, Liquidity.MAKER)
