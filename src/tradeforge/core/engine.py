@@ -191,8 +191,8 @@ class Engine(Execution):
         pairs, hooks, children = stream.pairs, stream.hooks, stream.children
         gateway = self.gateway
         working = gateway.working
-        strategies = list(self.strategies)
-        calls = [s.on_bar for s in strategies]
+        calls = [(s, s.on_bar) for s in self.strategies]
+        only = calls[0][1] if len(calls) == 1 else None  # the usual single strategy: no inner loop per bar
         self._touched = None
         for k in range(start, stop):
             self.step = k
@@ -207,13 +207,17 @@ class Engine(Execution):
                 dst.append(src[k])
             if hooks or children:
                 self._grow(stream, k)
-            for slot, on_bar in enumerate(calls):
-                try:
-                    on_bar()
-                except (StrategyError, LookAheadError):
-                    raise
-                except Exception as exc:
-                    raise StrategyError(strategies[slot]._name, "on_bar", iso(self.now), exc) from exc
+            strategy = calls[0][0]
+            try:  # free in CPython 3.11+ unless something raises
+                if only is not None:
+                    only()
+                else:
+                    for strategy, on_bar in calls:  # noqa: B007 - strategy names the culprit below
+                        on_bar()
+            except (StrategyError, LookAheadError):
+                raise
+            except Exception as exc:
+                raise StrategyError(strategy._name, "on_bar", iso(self.now), exc) from exc
             if working:
                 gateway.after_bar(stream, k)
 

@@ -225,3 +225,17 @@ def test_multi_output_indicator_refusing_empty_input_explains_itself_in_replay()
     run_backtest(S, data)  # batch knows the data and is fine
     with pytest.raises(StrategyError, match="return empty arrays for empty input"):
         run_backtest(S, data, replay=True)
+
+
+def test_with_two_strategies_the_error_names_the_one_that_raised() -> None:
+    class Quiet(Strategy):
+        pass
+
+    class Loud(Strategy):
+        def on_bar(self) -> None:
+            if self.engine.step == 2:
+                raise RuntimeError("boom")
+
+    for replay in (False, True):
+        with pytest.raises(StrategyError, match=r"strategy 'Loud' raised in on_bar at bar 1970-01-01T02:00:00Z"):
+            run_backtest([Quiet(), Loud()], bars([FLAT] * 5), replay=replay)
