@@ -311,19 +311,33 @@ class Execution:
         self._notify(order)
 
     def order_filled(
-        self, order: Order, qty: float, price: float, fee: float, liquidity: Liquidity, reason: str
+        self,
+        order: Order,
+        qty: float,
+        price: float,
+        fee: float,
+        liquidity: Liquidity,
+        reason: str,
+        at_step: int | None = None,
     ) -> Fill:
-        """The gateway executed qty of order at price: book it, attach or cancel contingent orders, notify."""
+        """The gateway executed qty of order at price: book it, attach or cancel contingent orders, notify.
+
+        at_step dates the fill (and the trades it opens or closes) at an earlier step's close although it is
+        booked now: the account changes from the current step on (Backtesting.py's trade_on_close)."""
+        ts, bar = self.now, self.step
+        if at_step is not None and 0 <= at_step < self.step:
+            bar = at_step
+            ts = int(self._batch_ts[at_step]) if self._batch_ts is not None else self.step_ts[at_step]
         # positional: order_id, strategy, symbol, side, qty, price, fee, ts, bar, liquidity, reason
-        fill = Fill(
-            order.id, order.strategy, order.symbol, order.side, qty, price, fee, self.now, self.step, liquidity, reason
-        )
+        fill = Fill(order.id, order.strategy, order.symbol, order.side, qty, price, fee, ts, bar, liquidity, reason)
         self.fills.append(fill)
         order.record_fill(qty, price, fee)
-        change = self.portfolio.apply_fill(fill, trade_id=order.trade_id, tag=order.tag)
+        change = self.portfolio.apply_fill(
+            fill, trade_id=order.trade_id, tag=order.tag, step=None if bar == self.step else self.step
+        )
         done = order.filled_qty >= (order.qty or 0.0) - 1e-12 * max(1.0, order.qty or 0.0)
         status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
-        order.transition(status, fill.ts)
+        order.transition(status, self.now)
         if done:
             self.open.pop(order.id, None)
         for trade in change.closed:
@@ -371,34 +385,11 @@ class Execution:
         if existing:
             self._resize_contingent(trade)
             return
-        exit_side = Side.SELL if trade.size > 0 else Side.BUY
         legs: list[Order] = []
-        specs: list[tuple[str, OrderType, float | None, float | None]] = []
         if entry.sl is not None:
-            specs.append(("stop_loss", OrderType.STOP, None, entry.sl))
+            legs.append(self._exit_leg(trade, "stop_loss", entry.sl, entry.id, entry.tag))
         if entry.tp is not None:
-            specs.append(("take_profit", OrderType.LIMIT, entry.tp, None))
-        for role, kind, limit, stop in specs:
-            self._order_seq += 1
-            order = Order(
-                id=self._order_seq,
-                strategy=entry.strategy,
-                symbol=entry.symbol,
-                side=exit_side,
-                type=kind,
-                qty=abs(trade.size),
-                created_ts=self.now,
-                created_bar=self.step,
-                limit=limit,
-                stop=stop,
-                reduce_only=True,
-                parent_id=entry.id,
-                trade_id=trade.id,
-                role=role,
-                tag=entry.tag,
-                updated_ts=self.now,
-            )
-            legs.append(order)
+            legs.append(self._exit_leg(trade, "take_profit", entry.tp, entry.id, entry.tag))
         for leg in legs:
             if leg.role == "stop_loss":
                 trade.sl_order_id = leg.id
@@ -406,10 +397,61 @@ class Execution:
                 trade.tp_order_id = leg.id
             if len(legs) == 2:
                 leg.oco_id = legs[1].id if leg is legs[0] else legs[0].id
-            self.orders.append(leg)
-            leg.transition(OrderStatus.SUBMITTED, self.now)
-            self.open[leg.id] = leg
-            self.gateway.submit(leg)
+            self._submit_leg(leg)
+
+    def _exit_leg(self, trade: Trade, role: str, price: float, parent_id: int, tag: str) -> Order:
+        """A stop-loss (stop order) or take-profit (limit order) closing the whole of trade."""
+        self._order_seq += 1
+        return Order(
+            id=self._order_seq,
+            strategy=trade.strategy,
+            symbol=trade.symbol,
+            side=Side.SELL if trade.size > 0 else Side.BUY,
+            type=OrderType.STOP if role == "stop_loss" else OrderType.LIMIT,
+            qty=abs(trade.size),
+            created_ts=self.now,
+            created_bar=self.step,
+            limit=price if role == "take_profit" else None,
+            stop=price if role == "stop_loss" else None,
+            reduce_only=True,
+            parent_id=parent_id,
+            trade_id=trade.id,
+            role=role,
+            tag=tag,
+            updated_ts=self.now,
+        )
+
+    def _submit_leg(self, leg: Order) -> None:
+        self.orders.append(leg)
+        leg.transition(OrderStatus.SUBMITTED, self.now)
+        self.open[leg.id] = leg
+        self.gateway.submit(leg)
+
+    def set_trade_exit(self, trade: Trade, role: str, price: float | None) -> Order | None:
+        """Replace the stop-loss or take-profit of an open trade (price None removes it). Returns the new order."""
+        if role not in ("stop_loss", "take_profit"):
+            raise ConfigError(f"role must be 'stop_loss' or 'take_profit', got {role!r}")
+        if not trade.is_open:
+            raise ConfigError(f"trade {trade.id} is closed: its exits cannot change")
+        if price is not None and not (math.isfinite(price) and price > 0):
+            raise ConfigError(f"a {role.replace('_', '-')} price must be a positive finite number, got {price!r}")
+        attr = "sl_order_id" if role == "stop_loss" else "tp_order_id"
+        old_id = getattr(trade, attr)
+        if old_id is not None:
+            setattr(trade, attr, None)
+            old = self.open.get(old_id)
+            if old is not None:
+                self.gateway.cancel(old, f"{role.replace('_', '-')} of trade {trade.id} replaced")
+        if price is None:
+            return None
+        leg = self._exit_leg(trade, role, float(price), trade.entry_order_id, trade.tag)
+        other_id = trade.tp_order_id if role == "stop_loss" else trade.sl_order_id
+        other = self.open.get(other_id) if other_id is not None else None
+        if other is not None:
+            leg.oco_id, other.oco_id = other.id, leg.id
+        setattr(trade, attr, leg.id)
+        self._submit_leg(leg)
+        return leg
 
     # ============================================================ sizing
     def _book_available(self, strategy: str, symbol: str, price: float) -> float:

@@ -132,8 +132,14 @@ class Portfolio:
         return max(0.0, equity - gross / self.leverage)
 
     # ----------------------------------------------------------------- fills
-    def apply_fill(self, fill: Fill, *, trade_id: int | None = None, tag: str = "") -> TradeChange:
-        """Book a fill: cash, fees, positions and trades. trade_id (hedging) names the trade to reduce."""
+    def apply_fill(
+        self, fill: Fill, *, trade_id: int | None = None, tag: str = "", step: int | None = None
+    ) -> TradeChange:
+        """Book a fill: cash, fees, positions and trades. trade_id (hedging) names the trade to reduce.
+
+        step: the engine step whose equity the fill changes first (default fill.bar). It differs from fill.bar
+        only for a fill dated at an earlier bar's close but booked with a later step (Backtesting.py's
+        trade_on_close convention)."""
         inst = self.instruments[fill.symbol]
         book = self.books[fill.strategy]
         signed = fill.signed_qty
@@ -177,7 +183,7 @@ class Portfolio:
             account_qty = 0.0
         self.net_qty[fill.symbol] = account_qty
 
-        self.ledger_step.append(fill.bar)
+        self.ledger_step.append(fill.bar if step is None else step)
         self.ledger_symbol.append(fill.symbol)
         self.ledger_qty.append(account_qty)
         self.ledger_cash.append(self.cash)

@@ -1,0 +1,14 @@
+"""Backtesting.py-compatible API on top of the tradeforge engine: change the import, keep the strategy.
+
+from tradeforge.compat import Backtest, Strategy
+from tradeforge.compat.lib import crossover
+"""
+
+from tradeforge.compat import ta as _ta
+from tradeforge.compat.backtest import Backtest
+from tradeforge.compat.objects import Order, Position, Trade
+from tradeforge.compat.strategy import Strategy
+
+_ta.register()
+
+__all__ = ["Backtest", "Order", "Position", "Strategy", "Trade"]

@@ -1,0 +1,163 @@
+"""Backtesting.py-style data access: arrays that know their name and index, revealed one bar at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+class _Array(np.ndarray):  # type: ignore[type-arg]
+    """An ndarray with a ``name``, options and the data's index; ``.s`` and ``.df`` give pandas views."""
+
+    name: Any
+    _opts: dict[str, Any]
+
+    def __new__(cls, array: Any, *, name: Any = None, **opts: Any) -> _Array:
+        obj = np.asarray(array).view(cls)
+        obj.name = name if name is not None else getattr(array, "name", "")
+        obj._opts = opts
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        if obj is not None:
+            self.name = getattr(obj, "name", "")
+            self._opts = getattr(obj, "_opts", {})
+
+    def __reduce__(self) -> Any:  # keep name and options through pickling (worker processes)
+        value = super().__reduce__()
+        return value[0], value[1], (*value[2], self.__dict__)  # type: ignore[index]
+
+    def __setstate__(self, state: Any) -> None:
+        self.__dict__.update(state[-1])
+        super().__setstate__(state[:-1])
+
+    def __bool__(self) -> bool:
+        try:
+            return bool(self[-1])
+        except IndexError:
+            return super().__bool__()
+
+    def __float__(self) -> float:
+        try:
+            return float(self[-1])
+        except IndexError:
+            return super().__float__()
+
+    def to_series(self) -> pd.Series:
+        values = np.atleast_2d(self)
+        index = self._opts["index"][: values.shape[1]]
+        return pd.Series(values[0], index=index, name=self.name)
+
+    @property
+    def s(self) -> pd.Series:
+        """This array as a pandas Series on the data's index (first row of a 2-D indicator)."""
+        return self.to_series()
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """This array as a DataFrame on the data's index (one column per row of a 2-D indicator)."""
+        values = np.atleast_2d(np.asarray(self))
+        index = self._opts["index"][: values.shape[1]]
+        return pd.DataFrame(values.T, index=index, columns=[self.name] * len(values))
+
+
+class _Indicator(_Array):
+    """An array declared with Strategy.I()."""
+
+
+class _Data:
+    """The strategy's data: ``data.Close``, ``data.index``, ``data.df``, any other column, ``data.pip``.
+
+    Inside ``init()`` the arrays are full length; inside ``next()`` they end at the current bar.
+    """
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.__df = df
+        self.__len = len(df)
+        self.__pip: float | None = None
+        self.__cache: dict[str, _Array] = {}
+        self.__arrays: dict[str, Any] = {}
+        self._update()
+
+    def __getitem__(self, item: str) -> Any:
+        return self.__get_array(item)
+
+    def __getattr__(self, item: str) -> Any:
+        try:
+            return self.__get_array(item)
+        except KeyError:
+            raise AttributeError(f"data has no column {item!r}; its columns are {list(self.__df.columns)}") from None
+
+    def _set_length(self, length: int) -> None:
+        self.__len = length
+        self.__cache.clear()
+
+    def _update(self) -> None:
+        index = self.__df.index.copy()
+        self.__arrays = {str(col): _Array(arr, index=index) for col, arr in self.__df.items()}
+        self.__arrays["__index"] = index  # the index is sliced like the arrays
+
+    def __repr__(self) -> str:
+        i = min(self.__len, len(self.__df)) - 1
+        index = self.__arrays["__index"][i]
+        items = ", ".join(f"{k}={v}" for k, v in self.__df.iloc[i].items())
+        return f"<Data i={i} ({index}) {items}>"
+
+    def __len__(self) -> int:
+        return self.__len
+
+    @property
+    def df(self) -> pd.DataFrame:
+        return self.__df.iloc[: self.__len] if self.__len < len(self.__df) else self.__df
+
+    @property
+    def pip(self) -> float:
+        if self.__pip is None:
+            close = self.__arrays["Close"].astype(str)
+            decimals = max((len(s.partition(".")[-1]) for s in close), default=0)
+            self.__pip = float(10 ** -np.median([decimals]))
+        return self.__pip
+
+    def __get_array(self, key: str) -> Any:
+        arr = self.__cache.get(key)
+        if arr is None:
+            arr = self.__cache[key] = self.__arrays[key][: self.__len]
+        return arr
+
+    @property
+    def Open(self) -> _Array:
+        return self.__get_array("Open")  # type: ignore[no-any-return]
+
+    @property
+    def High(self) -> _Array:
+        return self.__get_array("High")  # type: ignore[no-any-return]
+
+    @property
+    def Low(self) -> _Array:
+        return self.__get_array("Low")  # type: ignore[no-any-return]
+
+    @property
+    def Close(self) -> _Array:
+        return self.__get_array("Close")  # type: ignore[no-any-return]
+
+    @property
+    def Volume(self) -> _Array:
+        return self.__get_array("Volume")  # type: ignore[no-any-return]
+
+    @property
+    def index(self) -> pd.Index:
+        return self.__get_array("__index")  # type: ignore[no-any-return]
+
+    @property
+    def ta(self) -> Any:
+        """TA-Lib indicators over the data revealed so far: ``self.data.ta.sma(10)``."""
+        return self.df.ta
+
+    # pickling (optimize in worker processes)
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__ = state

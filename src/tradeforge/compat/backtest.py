@@ -1,0 +1,289 @@
+"""Backtest: Backtesting.py 0.6.6's entry point, running on the tradeforge engine."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable
+from numbers import Number
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeforge.compat._data import _Data, _Indicator
+from tradeforge.compat.errors import CompatTypeError, CompatValueError
+from tradeforge.compat.runner import Run
+from tradeforge.compat.stats import _Stats, stats_series, trades_frame
+from tradeforge.compat.strategy import Strategy
+
+_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
+
+
+def _commission_func(commission: Any) -> Callable[[float, float], float]:
+    if callable(commission):
+        return commission  # type: ignore[no-any-return]
+    try:
+        fixed, relative = commission
+    except TypeError:
+        fixed, relative = 0.0, commission
+    if not isinstance(fixed, Number) or not isinstance(relative, Number):
+        raise CompatTypeError(
+            f"commission must be a float (0.002 = 0.2% of value), a (fixed, relative) tuple or a function "
+            f"(order_size, price) -> cash, got {commission!r}"
+        )
+    fixed, relative = float(fixed), float(relative)  # type: ignore[arg-type]
+    if fixed < 0:
+        raise CompatValueError(f"the fixed commission must be >= 0 (cash per trade leg), got {fixed}")
+    if not -0.1 <= relative < 0.1:
+        raise CompatValueError(
+            f"commission should be between -10% (e.g. market-maker rebates) and 10% (fees), is {relative}; "
+            "give it as a fraction: 0.002 for 0.2%"
+        )
+
+    def commission_func(order_size: float, price: float) -> float:
+        return fixed + abs(order_size) * price * relative
+
+    return commission_func
+
+
+def _strategy_indicators(strategy: Strategy) -> list[tuple[str, _Indicator]]:
+    return [(attr, ind) for attr, ind in strategy.__dict__.items() if isinstance(ind, _Indicator)]
+
+
+def _warmup_bars(strategy: Strategy) -> int:
+    """Bars until every (non-scatter) indicator has a value (Backtesting.py's rule)."""
+    nbars = 0
+    for _, ind in _strategy_indicators(strategy):
+        if ind._opts.get("scatter"):
+            continue
+        values = np.asarray(ind, dtype=float)
+        nbars = max(nbars, int(np.isnan(values).argmin(axis=-1).max()))
+    return nbars
+
+
+class Backtest:
+    """Backtest a Strategy subclass on OHLC data, exactly as Backtesting.py would, on tradeforge's engine.
+
+    data: a DataFrame with columns Open, High, Low, Close and optionally Volume, indexed by time.
+    cash: starting cash. spread: bid-ask spread as a fraction of price, paid on entries. commission: a fraction
+    of traded value, a (fixed, relative) tuple, or f(order_size, price) -> cash; charged on each trade's entry
+    and exit. margin: required margin (1 / leverage). trade_on_close: market orders fill at the close of the bar
+    they were placed on instead of the next open. hedging: allow opposite trades at once. exclusive_orders:
+    each new order cancels the others and closes open trades. finalize_trades: close open trades at the end.
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        strategy: type[Strategy],
+        *,
+        cash: float = 10_000,
+        spread: float = 0.0,
+        commission: float | tuple[float, float] | Callable[[float, float], float] = 0.0,
+        margin: float = 1.0,
+        trade_on_close: bool = False,
+        hedging: bool = False,
+        exclusive_orders: bool = False,
+        finalize_trades: bool = False,
+    ) -> None:
+        if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
+            raise CompatTypeError(
+                "strategy must be a subclass of tradeforge.compat.Strategy (the class itself, not an instance); "
+                f"got {strategy!r}"
+            )
+        if not isinstance(data, pd.DataFrame):
+            raise CompatTypeError(f"data must be a pandas DataFrame with OHLC columns, got {type(data).__name__}")
+        if not isinstance(spread, Number):
+            raise CompatTypeError(f"spread must be a number (a fraction of the entry price), got {spread!r}")
+        if not isinstance(commission, (Number, tuple)) and not callable(commission):
+            raise CompatTypeError(
+                "commission must be a float fraction of order value, a (fixed, relative) tuple, or a function "
+                f"taking (order_size, price) and returning cash; got {commission!r}"
+            )
+        if not (isinstance(cash, Number) and math.isfinite(float(cash)) and float(cash) > 0):  # type: ignore[arg-type]
+            raise CompatValueError(f"cash should be > 0, is {cash}")
+        if not (isinstance(margin, Number) and 0 < float(margin) <= 1):  # type: ignore[arg-type]
+            raise CompatValueError(f"margin should be between 0 and 1 (1 / leverage), is {margin}")
+        self._commission = _commission_func(commission)
+        data = data.copy(deep=False)
+        if (
+            not isinstance(data.index, (pd.DatetimeIndex, pd.RangeIndex))
+            and pd.api.types.is_numeric_dtype(data.index)
+            and (data.index > pd.Timestamp("1975").timestamp()).mean() > 0.8
+        ):
+            try:
+                data.index = pd.to_datetime(data.index, unit="s")
+            except (ValueError, OverflowError):
+                pass
+        if "Volume" not in data:
+            data["Volume"] = np.nan
+        if len(data) == 0:
+            raise CompatValueError("OHLC data is empty: pass at least one bar")
+        missing = [c for c in _COLUMNS if c not in data.columns]
+        if missing:
+            raise CompatValueError(
+                f"data must be a pandas DataFrame with columns 'Open', 'High', 'Low', 'Close', and (optionally) "
+                f"'Volume'; missing {missing}, columns present: {list(data.columns)}"
+            )
+        nan_rows = data[["Open", "High", "Low", "Close"]].isnull().any(axis=1)
+        if nan_rows.any():
+            first = data.index[int(np.argmax(nan_rows.to_numpy()))]
+            raise CompatValueError(
+                f"Some OHLC values are missing (NaN): {int(nan_rows.sum())} rows, the first at {first}. Drop them "
+                "with df.dropna() or fill them with df.interpolate()"
+            )
+        if np.any(data["Close"] > cash):
+            warnings.warn(
+                "Some prices are larger than initial cash value. Only whole units are traded, so these bars "
+                "cannot be bought: raise cash, or trade fractions of the asset (e.g. μBTC) instead",
+                stacklevel=2,
+            )
+        if not data.index.is_monotonic_increasing:
+            warnings.warn("Data index is not sorted in ascending order. Sorting.", stacklevel=2)
+            data = data.sort_index()
+        if not isinstance(data.index, pd.DatetimeIndex):
+            warnings.warn(
+                "Data index is not datetime. Assuming simple periods, but pd.DatetimeIndex is advised.",
+                stacklevel=2,
+            )
+        self._data: pd.DataFrame = data
+        self._strategy = strategy
+        self._cash = float(cash)  # type: ignore[arg-type]
+        self._spread = float(spread)  # type: ignore[arg-type]
+        self._margin = float(margin)  # type: ignore[arg-type]
+        self._trade_on_close = bool(trade_on_close)
+        self._hedging = bool(hedging)
+        self._exclusive_orders = bool(exclusive_orders)
+        self._finalize_trades = bool(finalize_trades)
+        self._results: pd.Series | None = None
+
+    # ------------------------------------------------------------------- run
+    def _timestamps(self) -> np.ndarray:  # type: ignore[type-arg]
+        index = self._data.index
+        if isinstance(index, pd.DatetimeIndex):
+            naive = index.tz_localize(None) if index.tz is not None else index
+            ts = naive.as_unit("ns").asi8.copy()
+            if len(ts) > 1 and np.any(np.diff(ts) <= 0):
+                dup = index[1:][np.diff(ts) <= 0][0]
+                raise CompatValueError(f"data has a repeated timestamp {dup}: drop duplicates first")
+            return ts  # type: ignore[no-any-return]
+        return np.arange(len(index), dtype=np.int64) * 86_400_000_000_000
+
+    def run(self, **kwargs: Any) -> pd.Series:
+        """Run the backtest; keyword arguments set strategy parameters. Returns the statistics Series."""
+        df = self._data
+        run = Run(
+            df,
+            self._timestamps(),
+            symbol="asset",
+            cash=self._cash,
+            commission=self._commission,
+            spread=self._spread,
+            margin=self._margin,
+            trade_on_close=self._trade_on_close,
+            hedging=self._hedging,
+            exclusive_orders=self._exclusive_orders,
+        )
+        data = _Data(df.copy(deep=False))
+        strategy = self._strategy(run, data, kwargs)
+        with np.errstate(invalid="ignore"):
+            strategy.init()
+        data._update()
+        start = 1 + _warmup_bars(strategy)
+        run.attach(strategy, data, start, _strategy_indicators(strategy))
+        engine = run.engine
+        n = len(df)
+        stream = engine.base[run.symbol]
+        with np.errstate(invalid="ignore"):
+            engine.run_batch(stream.arrays["ts"], {run.symbol: None})
+            if run.out_of_money_step is None:
+                if self._finalize_trades:
+                    run.finalize()
+                elif run.book.open_trades:
+                    warnings.warn(
+                        "Some trades remain open at the end of backtest. Use Backtest(..., finalize_trades=True) "
+                        "to close them and include them in stats.",
+                        stacklevel=2,
+                    )
+        data._set_length(n)
+        for attr, ind in _strategy_indicators(strategy):
+            setattr(strategy, attr, ind)  # whole arrays again, for plotting and the trades frame
+        self._results = self._stats(run, strategy, start)
+        return self._results
+
+    def _stats(self, run: Run, strategy: Strategy, start: int) -> _Stats:
+        df = self._data
+        equity = _equity(run, len(df))
+        closed = list(run.book.closed_trades)
+        fee = self._commission
+        stats_trades = [
+            dataclasses.replace(t, entry_fee=fee(t.size, t.entry_price), exit_fee=fee(t.size, t.exit_price))
+            for t in closed
+        ]
+        wrappers = [run.trade(t) for t in closed]
+        trades_df = trades_frame(
+            closed,
+            df.index,
+            fee,
+            sl=[w.sl for w in wrappers],
+            tp=[w.tp for w in wrappers],
+            tags=[w.tag for w in wrappers],
+            indicators=strategy._indicators,
+        )
+        return stats_series(
+            equity=equity,
+            index=df.index,
+            close=df["Close"].to_numpy(dtype=float),
+            trades=stats_trades,
+            trades_df=trades_df,
+            strategy=strategy,
+            warmup=start - 1,
+            show_commissions=True,
+        )
+
+    # ------------------------------------------------------------------ plot
+    def plot(self, *, results: pd.Series | None = None, filename: str | None = None, **kwargs: Any) -> Any:
+        """An interactive offline HTML chart of the last run (or of results): see tradeforge.compat.plot."""
+        from tradeforge.compat.plot import IndicatorSpec, plot_backtest
+
+        if results is None:
+            if self._results is None:
+                raise CompatValueError("First issue `backtest.run()` to obtain results.")
+            results = self._results
+        strategy = results["_strategy"]
+        specs = []
+        for ind in getattr(strategy, "_indicators", []):
+            opts = ind._opts
+            specs.append(
+                IndicatorSpec(
+                    name=ind.name,
+                    values=np.asarray(ind, dtype=float),
+                    overlay=bool(opts.get("overlay")),
+                    color=opts.get("color"),
+                    scatter=bool(opts.get("scatter")),
+                    plot=bool(opts.get("plot", True)),
+                )
+            )
+        title = str(strategy) if strategy is not None else "Backtest"
+        return plot_backtest(self._data, results, specs, filename=filename, title=title, **kwargs)
+
+
+def _equity(run: Run, n: int) -> np.ndarray:  # type: ignore[type-arg]
+    from tradeforge.core.equity import rebuild
+
+    portfolio = run.engine.portfolio
+    equity, _ = rebuild(
+        n,
+        portfolio.initial_cash,
+        portfolio.ledger_step,
+        portfolio.ledger_cash,
+        portfolio.ledger_symbol,
+        portfolio.ledger_qty,
+        {run.symbol: run.close},
+        {run.symbol: 1.0},
+    )
+    if run.out_of_money_step is not None:
+        equity[run.out_of_money_step :] = 0.0
+    return equity

@@ -1,0 +1,18 @@
+"""Errors of the compatibility layer: tradeforge errors that are also the built-in types Backtesting.py raises,
+so code that catches ValueError / TypeError / AttributeError keeps working."""
+
+from __future__ import annotations
+
+from tradeforge.core.errors import ConfigError
+
+
+class CompatValueError(ConfigError, ValueError):
+    """A bad value (size, price, portion, data)."""
+
+
+class CompatTypeError(ConfigError, TypeError):
+    """An argument of the wrong type."""
+
+
+class UnknownParameterError(ConfigError, AttributeError):
+    """run()/optimize() named a parameter the strategy does not declare."""

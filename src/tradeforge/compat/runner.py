@@ -1,0 +1,292 @@
+"""One run of a Backtesting.py strategy on the tradeforge engine.
+
+Run wires the engine (portfolio, SequentialBroker with Backtesting.py's conventions) to the user's strategy
+through an engine-side adapter, and answers what the Order / Trade / Position views ask.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tradeforge.compat.errors import CompatValueError
+from tradeforge.compat.objects import Order, Position, Trade
+from tradeforge.core.engine import Engine
+from tradeforge.core.orders import Order as CoreOrder
+from tradeforge.core.portfolio import Portfolio
+from tradeforge.core.risk import RiskEngine, RiskLimits
+from tradeforge.core.strategy import Strategy as CoreStrategy
+from tradeforge.core.trades import Trade as CoreTrade
+from tradeforge.core.types import Instrument, OrderType, PositionMode, Side
+from tradeforge.sim.sequential import CommissionFunc, SequentialBroker
+
+if TYPE_CHECKING:
+    from tradeforge.compat._data import _Data
+    from tradeforge.compat.strategy import Strategy
+
+
+class _Adapter(CoreStrategy):
+    """The engine-side strategy: reveals data to the Backtesting.py strategy and calls its next()."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self._run = run
+
+    def on_bar(self) -> None:
+        self._run.on_bar()
+
+
+class Run:
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        ts: np.ndarray,  # type: ignore[type-arg]
+        *,
+        symbol: str,
+        cash: float,
+        commission: CommissionFunc,
+        spread: float,
+        margin: float,
+        trade_on_close: bool,
+        hedging: bool,
+        exclusive_orders: bool,
+    ) -> None:
+        self.symbol = symbol
+        self.index = df.index
+        self.commission = commission
+        self.spread = float(spread)
+        self.exclusive_orders = bool(exclusive_orders)
+        self.broker = SequentialBroker(commission=commission, spread=spread, trade_on_close=trade_on_close)
+        portfolio = Portfolio(
+            cash,
+            {symbol: Instrument(symbol, lot_size=1.0)},
+            mode=PositionMode.HEDGING if hedging else PositionMode.NETTING,
+            leverage=1.0 / margin,
+        )
+        self.engine = Engine(portfolio, self.broker, RiskEngine(RiskLimits(check_margin=False)))
+        volume = df["Volume"].to_numpy(dtype=float)
+        self.engine.add_stream(
+            symbol,
+            int(ts[1] - ts[0]) if len(ts) > 1 else 86_400_000_000_000,
+            {
+                "ts": ts,
+                "open": df["Open"].to_numpy(dtype=float),
+                "high": df["High"].to_numpy(dtype=float),
+                "low": df["Low"].to_numpy(dtype=float),
+                "close": df["Close"].to_numpy(dtype=float),
+                "volume": np.nan_to_num(volume, nan=0.0),
+            },
+        )
+        self.adapter = _Adapter(self)
+        self.engine.add_strategy(self.adapter, [symbol], cash)
+        self.book = portfolio.books[self.adapter.name]
+        self.close = df["Close"].to_numpy(dtype=float)
+        self.strategy: Strategy | None = None
+        self.data: _Data | None = None
+        self.start = 0
+        self.out_of_money_step: int | None = None
+        self._tags: dict[int, Any] = {}
+        self._orders: dict[int, Order] = {}
+        self._trades: dict[int, Trade] = {}
+        self._order_by_id: dict[int, CoreOrder] = {}
+        self._indicator_attrs: list[tuple[str, Any]] = []
+        self._position = Position(self, None)
+        self._next: Callable[[], None] | None = None
+
+    # ----------------------------------------------------------------- running
+    def attach(self, strategy: Strategy, data: _Data, start: int, indicator_attrs: list[tuple[str, Any]]) -> None:
+        self.strategy = strategy
+        self.data = data
+        self.start = start
+        self._indicator_attrs = indicator_attrs
+        self._next = strategy.next
+
+    def on_bar(self) -> None:
+        k = self.engine.step
+        if k < self.start or self.out_of_money_step is not None:
+            return
+        data = self.data
+        strategy = self.strategy
+        assert data is not None and strategy is not None and self._next is not None
+        data._set_length(k + 1)
+        stop = k + 1
+        for attr, indicator in self._indicator_attrs:
+            setattr(strategy, attr, indicator[..., :stop])
+        close = float(self.close[k])
+        if self.equity_at(close) <= 0:
+            self.out_of_money_step = k
+            self.broker.liquidate(self.adapter.name, close, k)
+            return
+        self._next()
+
+    def equity_at(self, price: float) -> float:
+        book = self.book
+        pos = book.positions.get(self.symbol)
+        return book.cash + (pos.qty * price if pos is not None else 0.0)
+
+    def finalize(self) -> None:
+        """Close every open trade at the last bar, as Backtesting.py's finalize_trades does."""
+        for trade in reversed(list(self.book.open_trades)):
+            self.trade(trade).close()
+        stream = self.engine.base[self.symbol]
+        if self.start < stream.length:
+            self.broker.process(stream, stream.length - 1)
+            close = float(self.close[-1])
+            if self.equity_at(close) <= 0 and self.out_of_money_step is None:
+                self.out_of_money_step = stream.length - 1
+                self.broker.liquidate(self.adapter.name, close, stream.length - 1)
+
+    # ------------------------------------------------------------------ orders
+    def new_order(
+        self,
+        size: float,
+        limit: float | None,
+        stop: float | None,
+        sl: float | None,
+        tp: float | None,
+        tag: Any,
+    ) -> Order:
+        stop = float(stop) if stop else None
+        limit = float(limit) if limit else None
+        sl = float(sl) if sl else None
+        tp = float(tp) if tp else None
+        is_long = size > 0
+        if size == 0:
+            raise CompatValueError("order size must not be zero")
+        adjusted = self.last_price(self.symbol) * (1 + math.copysign(self.spread, size))
+        ref = limit or stop or adjusted
+        if is_long and not ((sl or -math.inf) < ref < (tp or math.inf)):
+            raise CompatValueError(f"Long orders require: SL ({sl}) < LIMIT ({ref}) < TP ({tp})")
+        if not is_long and not ((tp or -math.inf) < ref < (sl or math.inf)):
+            raise CompatValueError(f"Short orders require: TP ({tp}) < LIMIT ({ref}) < SL ({sl})")
+        if self.exclusive_orders:
+            for order in list(self.broker.working):
+                if order.role not in ("stop_loss", "take_profit"):
+                    self.engine.cancel(order, "exclusive_orders: a new order replaces it")
+            for trade in list(self.book.open_trades):
+                self.trade(trade).close()
+        kind = (
+            OrderType.STOP_LIMIT
+            if limit is not None and stop is not None
+            else OrderType.LIMIT
+            if limit is not None
+            else OrderType.STOP
+            if stop is not None
+            else OrderType.MARKET
+        )
+        units = abs(size)
+        relative = units < 1
+        core = self.engine.submit_new(
+            self.adapter,
+            side=Side.BUY if is_long else Side.SELL,
+            symbol=self.symbol,
+            kind=kind,
+            qty=None if relative else units,
+            fraction=units if relative else None,
+            limit=limit,
+            stop=stop,
+            sl=sl,
+            tp=tp,
+            tag="" if tag is None else str(tag),
+        )
+        if tag is not None:
+            self._tags[core.id] = tag
+        return self.order(core)
+
+    def close_trade(self, trade: CoreTrade, units: float) -> None:
+        core = self.engine.submit_new(
+            self.adapter,
+            side=Side.SELL if trade.size > 0 else Side.BUY,
+            symbol=trade.symbol,
+            kind=OrderType.MARKET,
+            qty=units,
+            reduce_only=True,
+            trade_id=trade.id,
+            role="exit",
+            tag=trade.tag,
+        )
+        entry_tag = self._tags.get(trade.entry_order_id)
+        if entry_tag is not None:
+            self._tags[core.id] = entry_tag
+
+    def set_exit(self, trade: CoreTrade, role: str, price: float | None) -> None:
+        if price is not None and not (0 < price < math.inf):
+            raise CompatValueError(f"Make sure 0 < price < inf! price: {price}")
+        if not trade.is_open:
+            raise CompatValueError("the trade is closed: its stop-loss and take-profit cannot change")
+        leg = self.engine.set_trade_exit(trade, role, float(price) if price else None)
+        if leg is not None:
+            entry_tag = self._tags.get(trade.entry_order_id)
+            if entry_tag is not None:
+                self._tags[leg.id] = entry_tag
+
+    # ------------------------------------------------------------------ views
+    def order(self, core: CoreOrder) -> Order:
+        wrapper = self._orders.get(core.id)
+        if wrapper is None:
+            wrapper = self._orders[core.id] = Order(self, core)
+        return wrapper
+
+    def trade(self, core: CoreTrade) -> Trade:
+        wrapper = self._trades.get(core.id)
+        if wrapper is None:
+            wrapper = self._trades[core.id] = Trade(self, core)
+        return wrapper
+
+    def trade_by_id(self, trade_id: int) -> Trade | None:
+        wrapper = self._trades.get(trade_id)
+        if wrapper is not None:
+            return wrapper
+        for t in self.book.open_trades:
+            if t.id == trade_id:
+                return self.trade(t)
+        for t in self.book.closed_trades:
+            if t.id == trade_id:
+                return self.trade(t)
+        return None
+
+    def exit_order(self, order_id: int | None) -> Order | None:
+        if order_id is None:
+            return None
+        core = self.engine.open.get(order_id)
+        if core is None:
+            core = self._order_by_id.get(order_id)
+            if core is None:
+                core = next((o for o in reversed(self.engine.orders) if o.id == order_id), None)
+                if core is None:
+                    return None
+                self._order_by_id[order_id] = core
+        return self.order(core)
+
+    def order_tag(self, core: CoreOrder) -> Any:
+        return self._tags.get(core.id)
+
+    def trade_tag(self, core: CoreTrade) -> Any:
+        return self._tags.get(core.entry_order_id)
+
+    def last_price(self, symbol: str) -> float:
+        return self.engine.last_price(symbol)
+
+    def equity(self) -> float:
+        return self.equity_at(self.last_price(self.symbol))
+
+    def position(self, symbol: str | None) -> Position:
+        if symbol is None or symbol == self.symbol:
+            return self._position
+        raise CompatValueError(f"no symbol {symbol!r} in this backtest; it trades {self.symbol!r}")
+
+    def open_core_trades(self, symbol: str | None) -> list[CoreTrade]:
+        return self.book.open_trades
+
+    def orders(self) -> tuple[Order, ...]:
+        return tuple(self.order(o) for o in self.broker.working)
+
+    def trades(self) -> tuple[Trade, ...]:
+        return tuple(self.trade(t) for t in self.book.open_trades)
+
+    def closed_trades(self) -> tuple[Trade, ...]:
+        return tuple(self.trade(t) for t in self.book.closed_trades)

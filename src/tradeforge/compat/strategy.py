@@ -1,0 +1,291 @@
+"""Backtesting.py's Strategy: ``init()`` declares indicators with ``self.I``, ``next()`` trades bar by bar."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable, Sequence
+from itertools import chain
+from numbers import Number
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tradeforge.compat._data import _Data, _Indicator
+from tradeforge.compat.errors import CompatTypeError, CompatValueError, UnknownParameterError
+from tradeforge.core.errors import LookAheadError
+
+if TYPE_CHECKING:
+    from tradeforge.compat.objects import Order, Position, Trade
+    from tradeforge.compat.runner import Run
+
+_OHLCV = ("Open", "High", "Low", "Close", "Volume")
+
+
+def _as_str(value: Any) -> str:
+    """Short label of an indicator argument (Backtesting.py's naming: SMA(C,10))."""
+    if isinstance(value, (Number, str)):
+        return str(value)
+    if isinstance(value, pd.DataFrame):
+        return "df"
+    name = str(getattr(value, "name", "") or "")
+    if name in _OHLCV:
+        return name[:1]
+    if callable(value):
+        name = getattr(value, "__name__", type(value).__name__).replace("<lambda>", "λ")
+    if len(name) > 10:
+        name = name[:9] + "…"
+    return name
+
+
+def _prefix(value: Any, m: int, n: int) -> Any:
+    """value cut to its first m rows when it is an array or pandas object of length n; else value."""
+    if isinstance(value, (pd.Series, pd.DataFrame)) and len(value) == n:
+        return value.iloc[:m]
+    if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[-1] == n:
+        return value[..., :m]
+    return value
+
+
+class _FullEquity(float):
+    def __repr__(self) -> str:
+        return ".9999"
+
+
+class Strategy(metaclass=ABCMeta):
+    """A Backtesting.py strategy. Declare parameters as class attributes; override init() and next()."""
+
+    _FULL_EQUITY = _FullEquity(1 - sys.float_info.epsilon)
+
+    def __init__(self, broker: Run, data: _Data, params: dict[str, Any]) -> None:
+        self._indicators: list[_Indicator] = []
+        self._broker = broker
+        self._data = data
+        self._params = self._check_params(params)
+
+    def __repr__(self) -> str:
+        return "<Strategy " + str(self) + ">"
+
+    def __str__(self) -> str:
+        params = ",".join(f"{k}={_as_str(v)}" for k, v in self._params.items())
+        return f"{type(self).__name__}({params})" if params else type(self).__name__
+
+    def _check_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        for key, value in params.items():
+            if not hasattr(self, key) or key.startswith("_") or callable(getattr(type(self), key, None)):
+                known = sorted(k for k, v in vars_of(type(self)).items() if not k.startswith("_") and not callable(v))
+                raise UnknownParameterError(
+                    f"Strategy '{type(self).__name__}' is missing parameter '{key}'. Declare parameters as class "
+                    f"variables (e.g. `{key} = ...` in the class body) before run() or optimize() can set them; "
+                    f"its parameters are: {', '.join(known) or 'none'}"
+                )
+            setattr(self, key, value)
+        return params
+
+    # ------------------------------------------------------------ indicators
+    def I(  # noqa: E743 - Backtesting.py's name
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        name: str | Sequence[str] | None = None,
+        plot: bool = True,
+        overlay: bool | None = None,
+        color: str | Sequence[str] | None = None,
+        scatter: bool = False,
+        **kwargs: Any,
+    ) -> np.ndarray:  # type: ignore[type-arg]
+        """Declare an indicator: func(*args, **kwargs) -> array(s) as long as the data, revealed bar by bar in
+        next(). The result is checked for look-ahead: computed on the first half of the data it must give
+        the same values."""
+
+        def fmt(text: str) -> str:
+            return text.format(*map(_as_str, args), **{k: _as_str(v) for k, v in kwargs.items()})
+
+        label: str | list[str]
+        if name is None:
+            params = ",".join(filter(None, map(_as_str, chain(args, kwargs.values()))))
+            func_name = _as_str(func)
+            label = f"{func_name}({params})" if params else func_name
+        elif isinstance(name, str):
+            label = fmt(name)
+        elif isinstance(name, Sequence) and all(isinstance(item, str) for item in name):
+            label = [fmt(item) for item in name]
+        else:
+            raise CompatTypeError(f"name= must be a str or a sequence of str, got {type(name).__name__}")
+
+        n = len(self._data)
+        value = self._evaluate(func, args, kwargs, label, n)
+        if isinstance(label, list) and np.atleast_2d(value).shape[0] != len(label):
+            raise CompatValueError(
+                f"name= has {len(label)} names but the indicator returns {np.atleast_2d(value).shape[0]} arrays; "
+                "give one name per array"
+            )
+        self._check_causal(func, args, kwargs, label, value, n)
+        if overlay is None and np.issubdtype(value.dtype, np.number):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                x = value / np.asarray(self._data.Close, dtype=float)
+                overlay = bool(((x < 1.4) & (x > 0.6)).mean() > 0.6)
+        indicator = _Indicator(
+            value, name=label, plot=plot, overlay=overlay, color=color, scatter=scatter, index=self.data.index
+        )
+        self._indicators.append(indicator)
+        return indicator
+
+    def _evaluate(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: Any, n: int
+    ) -> np.ndarray:  # type: ignore[type-arg]
+        try:
+            value = func(*args, **kwargs)
+        except Exception as exc:
+            raise CompatValueError(f'indicator "{label}" raised {type(exc).__name__}: {exc}') from exc
+        if isinstance(value, pd.DataFrame):
+            value = value.values.T
+        array: np.ndarray | None = None  # type: ignore[type-arg]
+        if value is not None:
+            try:
+                array = np.asarray(value, order="C")
+            except (TypeError, ValueError):
+                array = None
+        is_arraylike = array is not None and bool(array.shape)
+        if array is not None and is_arraylike and array.shape[0] == n and array.ndim == 2:
+            array = array.T  # e.g. df.values: one column per output
+        if array is None or not is_arraylike or not 1 <= array.ndim <= 2 or array.shape[-1] != n:
+            shape = getattr(array, "shape", None)
+            raise CompatValueError(
+                f'indicator "{label}" must return an array (or a tuple of arrays) as long as the data: the data '
+                f"has {n} bars, the indicator returned shape {shape} ({type(value).__name__}); check that the "
+                "function keeps the warm-up bars (NaN) instead of dropping them"
+            )
+        return array
+
+    def _check_causal(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        label: Any,
+        value: np.ndarray,  # type: ignore[type-arg]
+        n: int,
+    ) -> None:
+        """Recompute on the first half of every data argument; any difference is look-ahead."""
+        if n < 8 or not np.issubdtype(value.dtype, np.number):
+            return
+        m = n // 2 + 1
+        cut_args = tuple(_prefix(a, m, n) for a in args)
+        cut_kwargs = {k: _prefix(v, m, n) for k, v in kwargs.items()}
+        if all(a is b for a, b in zip(cut_args, args, strict=True)) and all(cut_kwargs[k] is kwargs[k] for k in kwargs):
+            return  # no data argument: nothing to cut (a precomputed array is the user's responsibility)
+        try:
+            with np.errstate(all="ignore"):
+                early = self._evaluate(func, cut_args, cut_kwargs, label, m)
+        except Exception as exc:  # the function may need more history than half the data: say we could not check
+            warnings.warn(
+                f'indicator "{label}" could not be checked for look-ahead on the first {m} bars '
+                f"({type(exc).__name__}: {exc})",
+                stacklevel=3,
+            )
+            return
+        full = np.atleast_2d(value)[..., :m].astype(float)
+        part = np.atleast_2d(early).astype(float)
+        if full.shape != part.shape:
+            return
+        same = np.isclose(full, part, rtol=1e-7, atol=1e-12, equal_nan=True)
+        if not same.all():
+            bar = int(np.argwhere(~same)[0][-1])
+            raise LookAheadError(
+                f'indicator "{label}" uses future data: its value at bar {bar} ({self._data.index[bar]}) is '
+                f"{full[..., bar].tolist()} when computed on all {n} bars but {part[..., bar].tolist()} when "
+                f"computed on the first {m}. Compute it from past values only (e.g. rolling windows, "
+                "no shift(-k), no centred windows, no normalising by whole-series statistics)"
+            )
+
+    # -------------------------------------------------------------- callbacks
+    def init(self) -> None:  # noqa: B027 - optional to override
+        """Declare indicators with self.I(...) and precompute what can be precomputed."""
+
+    @abstractmethod
+    def next(self) -> None:
+        """Called for each bar once every indicator has a value; trade here."""
+
+    # ----------------------------------------------------------------- orders
+    def buy(
+        self,
+        *,
+        size: float = _FULL_EQUITY,
+        limit: float | None = None,
+        stop: float | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        tag: object = None,
+    ) -> Order:
+        """A long order: size in units (whole number >= 1) or as a fraction of available margin (0 < size < 1).
+        With limit and/or stop it is a limit, stop or stop-limit order; sl/tp attach exits to the trade."""
+        _check_size(size)
+        return self._broker.new_order(float(size), limit, stop, sl, tp, tag)
+
+    def sell(
+        self,
+        *,
+        size: float = _FULL_EQUITY,
+        limit: float | None = None,
+        stop: float | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        tag: object = None,
+    ) -> Order:
+        """A short order (see buy). It does not close a long trade unless exclusive_orders=True or the sizes
+        net out; use position.close() or trade.close() to exit."""
+        _check_size(size)
+        return self._broker.new_order(-float(size), limit, stop, sl, tp, tag)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def equity(self) -> float:
+        """Cash plus open trades at the last close."""
+        return self._broker.equity()
+
+    @property
+    def data(self) -> _Data:
+        """The data revealed so far: ``data.Close[-1]`` is the latest close; ``data.df`` a DataFrame."""
+        return self._data
+
+    @property
+    def position(self) -> Position:
+        """The open position (``self.position.size``); also callable: ``self.position("AAPL")``."""
+        return self._broker.position(None)
+
+    @property
+    def orders(self) -> tuple[Order, ...]:
+        """Orders waiting to be filled, in processing order."""
+        return self._broker.orders()
+
+    @property
+    def trades(self) -> tuple[Trade, ...]:
+        """Open trades."""
+        return self._broker.trades()
+
+    @property
+    def closed_trades(self) -> tuple[Trade, ...]:
+        """Settled trades."""
+        return self._broker.closed_trades()
+
+
+def vars_of(klass: type) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k in reversed(klass.__mro__):
+        if k in (object, Strategy):
+            continue
+        out.update(vars(k))
+    return out
+
+
+def _check_size(size: Any) -> None:
+    if not isinstance(size, (int, float, np.integer, np.floating)) or isinstance(size, bool):
+        raise CompatTypeError(f"size must be a number, got {type(size).__name__}")
+    if not (0 < size < 1 or (size >= 1 and round(size) == size)):
+        raise CompatValueError(
+            f"size must be a positive fraction of equity (0 < size < 1) or a positive whole number of units, "
+            f"got {size!r}"
+        )

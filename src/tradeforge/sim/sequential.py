@@ -1,0 +1,288 @@
+"""SequentialBroker: a simulated venue with Backtesting.py 0.6's order-processing conventions.
+
+The engine, the orders, the portfolio and the trades are tradeforge's own; only the matching rules differ from
+SimulatedBroker's, so that a strategy written for Backtesting.py gives the same trades on tradeforge:
+
+- working orders are processed one at a time in queue order, each seeing the account as the previous one left
+  it. Stop-losses and trade closes go to the front of the queue, everything else to the back;
+- a stop order becomes a market (or limit) order when the bar touches it; a limit order fills at its price or
+  at the open when the bar gaps through it; when a stop-limit's limit and stop are both inside one bar, the
+  limit is assumed to come first only when that is the pessimistic reading;
+- market orders fill at the bar's open (with ``trade_on_close``, at the close of the bar they were placed on,
+  booked with the next bar); the spread is added to entry prices only;
+- a relative size (0 < size < 1) buys that fraction of the available margin, valued at the bar's close, after
+  spread and commission; an order the margin cannot pay for is cancelled after it has closed what it could;
+- orders without a trade close opposite trades first in, first out (unless hedging), then open a new trade;
+  exits aimed at a trade (stop-loss, take-profit, ``trade.close()``) close only that trade;
+- commission is charged per trade leg: once when a trade opens, once for each trade (or part) an order closes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tradeforge.core.orders import Order
+from tradeforge.core.series import Stream
+from tradeforge.core.trades import Trade
+from tradeforge.core.types import Liquidity, OrderStatus, OrderType, PositionMode, Side
+
+if TYPE_CHECKING:
+    from tradeforge.core.engine import Engine
+
+#: commission(signed size, price) -> cash amount, as Backtesting.py calls it
+CommissionFunc = Callable[[float, float], float]
+
+_INF = math.inf
+
+
+def _no_commission(size: float, price: float) -> float:
+    return 0.0
+
+
+class SequentialBroker:
+    def __init__(
+        self,
+        *,
+        commission: CommissionFunc | None = None,
+        spread: float = 0.0,
+        trade_on_close: bool = False,
+    ) -> None:
+        self.commission: CommissionFunc = commission or _no_commission
+        self.spread = float(spread)
+        self.trade_on_close = bool(trade_on_close)
+        self.working: list[Order] = []
+        self.warnings: list[str] = []  # orders the broker cancelled, and why (Backtesting.py warns)
+        self.on_warning: Callable[[str], None] | None = None
+        self._liquidating: tuple[float, int] | None = None  # (price, bar): fill exits at once at this price
+
+    engine: Engine
+
+    def bind(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------- orders in
+    def submit(self, order: Order) -> None:
+        engine = self.engine
+        engine.order_status(order, OrderStatus.ACCEPTED)
+        if self._liquidating is not None:
+            price, bar = self._liquidating
+            self._close_trade_order(order, price, bar)
+            return
+        front = order.trade_id is not None and order.role in ("stop_loss", "exit", "kill_switch")
+        if front:
+            self.working.insert(0, order)
+        else:
+            self.working.append(order)
+
+    def cancel(self, order: Order, reason: str) -> None:
+        if order in self.working:
+            self.working.remove(order)
+        if order.is_open:
+            self.engine.order_status(order, OrderStatus.CANCELLED, reason)
+
+    def after_bar(self, stream: Stream, i: int) -> None:
+        """Nothing to update after a bar (Backtesting.py has no trailing stop orders)."""
+
+    # ------------------------------------------------------------- helpers
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        if self.on_warning is not None:
+            self.on_warning(message)
+
+    def _trades(self, order: Order) -> list[Trade]:
+        return self.engine.portfolio.books[order.strategy].open_trades
+
+    def equity(self, strategy: str, price_of: Callable[[str], float]) -> float:
+        """Cash plus the open trades valued at price_of(symbol)."""
+        book = self.engine.portfolio.books[strategy]
+        total = book.cash
+        for sym, pos in book.positions.items():
+            if pos.qty:
+                total += pos.qty * price_of(sym)
+        return total
+
+    def margin_available(self, strategy: str, price_of: Callable[[str], float]) -> float:
+        """Equity not pledged for open trades (every trade counts, long and short: hedged trades too)."""
+        book = self.engine.portfolio.books[strategy]
+        lev = self.engine.portfolio.leverage
+        used = sum(abs(t.size) * price_of(t.symbol) for t in book.open_trades) / lev
+        return max(0.0, self.equity(strategy, price_of) - used)
+
+    def _price_of(self, stream: Stream, i: int) -> Callable[[str], float]:
+        """Prices as Backtesting.py values the account while it processes bar i: that bar's close."""
+        close_i = float(stream.column("close")[i])
+        symbol = stream.symbol
+        engine = self.engine
+
+        def price_of(sym: str) -> float:
+            if sym == symbol:
+                return close_i
+            other = engine.base[sym].column("close")  # multi-asset data share one index
+            return float(other[i]) if i < other.shape[0] else float(other[-1])
+
+        return price_of
+
+    # -------------------------------------------------------------- bars in
+    def on_bar(self, stream: Stream, i: int) -> None:
+        self.process(stream, i)
+
+    def process(self, stream: Stream, i: int) -> None:
+        """Process the queue against bar i of stream (Backtesting.py's _process_orders)."""
+        col = stream.column
+        o = float(col("open")[i])
+        h = float(col("high")[i])
+        low = float(col("low")[i])
+        prev_close = float(col("close")[i - 1]) if i > 0 else o
+        symbol = stream.symbol
+        price_of = self._price_of(stream, i)
+        step = self.engine.step
+        reprocess = False
+        for order in list(self.working):
+            if order.symbol != symbol or order not in self.working:
+                continue
+            is_long = order.side is Side.BUY
+            stop = None if order.triggered else order.stop
+            if stop is not None:
+                if not (h >= stop if is_long else low <= stop):
+                    continue
+                order.triggered = True  # a touched stop is a market (or limit) order from now on
+            contingent = order.role in ("stop_loss", "take_profit")
+            limit = order.limit
+            if limit is not None:
+                limit_hit = low <= limit if is_long else h >= limit
+                limit_first = limit_hit and (limit <= (stop or -_INF) if is_long else limit >= (stop or _INF))
+                if not limit_hit or limit_first:
+                    continue
+                price = min(stop or o, limit) if is_long else max(stop or o, limit)
+            else:
+                price = prev_close if self.trade_on_close and not contingent else o
+                if stop is not None:
+                    price = max(price, stop) if is_long else min(price, stop)
+            is_market = limit is None and stop is None
+            at = step - 1 if is_market and self.trade_on_close and not contingent else step
+
+            if order.trade_id is not None:
+                self._close_trade_order(order, price, at)
+                continue
+            if self._entry(order, price, at, price_of, is_market, stop, o, h, low):
+                reprocess = True
+        if reprocess:
+            self.process(stream, i)
+
+    # --------------------------------------------------------------- exits
+    def _close_trade_order(self, order: Order, price: float, at: int) -> None:
+        """An exit aimed at one trade: close min(order, trade) of it at price."""
+        trade = next((t for t in self._trades(order) if t.id == order.trade_id), None)
+        if trade is None or (trade.size > 0) == (order.side is Side.BUY):
+            self._remove(order)
+            self.engine.order_status(order, OrderStatus.CANCELLED, "the trade it closes is already closed")
+            return
+        qty = min(abs(trade.size), order.remaining)
+        order.qty = order.filled_qty + qty
+        fee = self.commission(math.copysign(qty, trade.size), price)
+        self._remove(order)
+        self.engine.order_filled(order, qty, price, fee, Liquidity.TAKER, _reason(order), at_step=at)
+
+    # ------------------------------------------------------------- entries
+    def _entry(
+        self,
+        order: Order,
+        price: float,
+        at: int,
+        price_of: Callable[[str], float],
+        is_market: bool,
+        stop: float | None,
+        o: float,
+        h: float,
+        low: float,
+    ) -> bool:
+        """A stand-alone order: close opposite trades (netting), then open a trade. True: reprocess the bar."""
+        engine = self.engine
+        lev = engine.portfolio.leverage
+        sign = 1.0 if order.side is Side.BUY else -1.0
+        bt_size = sign * (order.fraction if order.qty is None else order.qty)  # Backtesting.py's order.size
+        adjusted = price * (1 + math.copysign(self.spread, sign))
+        unit_cost = adjusted + self.commission(bt_size, price) / abs(bt_size)
+        if order.qty is None:
+            units = int((self.margin_available(order.strategy, price_of) * lev * abs(bt_size)) // unit_cost)
+            if not units:
+                self._drop(order, OrderStatus.CANCELLED, "insufficient margin for even one unit of a relative size")
+                return False
+            order.qty = float(units)
+        need = order.remaining
+        if engine.portfolio.mode is PositionMode.NETTING:
+            closed = 0.0
+            fee = 0.0
+            for trade in self._trades(order):
+                if need - closed <= 0:
+                    break
+                if (trade.size > 0) == (sign > 0) or trade.symbol != order.symbol:
+                    continue
+                part = min(abs(trade.size), need - closed)
+                fee += self.commission(math.copysign(part, trade.size), price)
+                closed += part
+            if closed > 0:
+                engine.order_filled(order, closed, price, fee, Liquidity.TAKER, _reason(order), at_step=at)
+                need -= closed
+        if need > 0 and need * unit_cost > self.margin_available(order.strategy, price_of) * lev:
+            self._drop(order, OrderStatus.CANCELLED, "insufficient margin")
+            return False
+        self._remove(order)
+        if need <= 0:
+            return False
+        fee = self.commission(sign * need, adjusted)
+        engine.order_filled(order, need, adjusted, fee, Liquidity.TAKER, _reason(order), at_step=at)
+        if order.sl is None and order.tp is None:
+            return False
+        if is_market:
+            return True
+        sl, tp = order.sl, order.tp
+        if stop is not None and order.limit is None and tp is not None:
+            # the stop and the take-profit were both reached in this bar, the stop-loss was not: not ambiguous
+            if (sign > 0 and tp <= h and (sl if sl is not None else -_INF) < low) or (
+                sign < 0 and tp >= low and (sl if sl is not None else _INF) > h
+            ):
+                return True
+        if (sl is not None and low <= sl <= h) or (tp is not None and low <= tp <= h):
+            self._warn(
+                f"{order.describe()}: a stop-loss/take-profit would execute in the bar its entry filled; "
+                "the intrabar path is unknown, so it is left for the next bar"
+            )
+        return False
+
+    def _remove(self, order: Order) -> None:
+        if order in self.working:
+            self.working.remove(order)
+
+    def _drop(self, order: Order, status: OrderStatus, reason: str) -> None:
+        self._remove(order)
+        self._warn(f"{order.describe()} cancelled: {reason}")
+        self.engine.order_status(order, status, reason)
+
+    # -------------------------------------------------------------- wipeout
+    def liquidate(self, strategy: str, price: float, bar: int) -> None:
+        """Close every open trade of strategy at price now (the account ran out of money)."""
+        engine = self.engine
+        by_name = engine._by_name[strategy]
+        self._liquidating = (price, bar)
+        try:
+            for order in [o for o in self.working if o.strategy == strategy]:
+                self.cancel(order, "out of money")
+            for trade in list(self._trades_of(strategy)):
+                engine.close_position(by_name, trade.symbol, 1.0, trade, role="exit", tag="out of money")
+        finally:
+            self._liquidating = None
+
+    def _trades_of(self, strategy: str) -> list[Trade]:
+        return self.engine.portfolio.books[strategy].open_trades
+
+
+def _reason(order: Order) -> str:
+    if order.role in ("stop_loss", "take_profit", "exit"):
+        return order.role
+    return order.type._value_
+
+
+__all__ = ["CommissionFunc", "OrderType", "SequentialBroker"]
