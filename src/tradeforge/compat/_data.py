@@ -21,9 +21,13 @@ class _Array(np.ndarray):  # type: ignore[type-arg]
         return obj
 
     def __array_finalize__(self, obj: Any) -> None:
-        if obj is not None:
-            self.name = getattr(obj, "name", "")
-            self._opts = getattr(obj, "_opts", {})
+        # views (one per indicator per bar) share their parent's name and options: one assignment, no copies
+        d = getattr(obj, "__dict__", None)
+        if d:
+            self.__dict__ = d
+        else:
+            self.name = ""
+            self._opts = {}
 
     def __reduce__(self) -> Any:  # keep name and options through pickling (worker processes)
         value = super().__reduce__()

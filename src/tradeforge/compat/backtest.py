@@ -243,6 +243,44 @@ class Backtest:
             show_commissions=True,
         )
 
+    # -------------------------------------------------------------- optimize
+    def optimize(
+        self,
+        *,
+        maximize: str | Callable[[pd.Series], float] = "SQN",
+        method: str = "grid",
+        max_tries: int | float | None = None,
+        constraint: Callable[[Any], bool] | None = None,
+        return_heatmap: bool = False,
+        return_optimization: bool = False,
+        random_state: int | None = None,
+        workers: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Search parameter combinations for the best `maximize` (a stats key or f(stats) -> number).
+
+        method: "grid" (every combination, or a random share of them with max_tries), "random" (max_tries
+        distinct combinations) or "bayes" (Optuna's TPE; "sambo"/"skopt" are accepted as aliases).
+        constraint(p) -> bool filters combinations (p.n1 < p.n2). Runs on `workers` local processes (default:
+        all cores); results are identical to a serial run. Returns the best run's stats, plus the heatmap
+        (a Series indexed by the parameters) with return_heatmap=True, plus the Optuna study with
+        return_optimization=True.
+        """
+        from tradeforge.compat.optimize import optimize
+
+        return optimize(
+            self,
+            maximize=maximize,
+            method=method,
+            max_tries=max_tries,
+            constraint=constraint,
+            return_heatmap=return_heatmap,
+            return_optimization=return_optimization,
+            random_state=random_state,
+            workers=workers,
+            **kwargs,
+        )
+
     # ------------------------------------------------------------------ plot
     def plot(self, *, results: pd.Series | None = None, filename: str | None = None, **kwargs: Any) -> Any:
         """An interactive offline HTML chart of the last run (or of results): see tradeforge.compat.plot."""

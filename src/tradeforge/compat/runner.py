@@ -82,6 +82,7 @@ class Run:
             },
         )
         self.adapter = _Adapter(self)
+        self.adapter.on_bar = self.on_bar  # type: ignore[method-assign]  # the engine calls Run.on_bar directly
         self.engine.add_strategy(self.adapter, [symbol], cash)
         self.book = portfolio.books[self.adapter.name]
         self.close = df["Close"].to_numpy(dtype=float)
@@ -93,7 +94,8 @@ class Run:
         self._orders: dict[int, Order] = {}
         self._trades: dict[int, Trade] = {}
         self._order_by_id: dict[int, CoreOrder] = {}
-        self._indicator_attrs: list[tuple[str, Any]] = []
+        self._indicator_attrs: list[tuple[str, Any, bool]] = []
+        self._strategy_dict: dict[str, Any] = {}
         self._position = Position(self, None)
         self._next: Callable[[], None] | None = None
 
@@ -102,7 +104,8 @@ class Run:
         self.strategy = strategy
         self.data = data
         self.start = start
-        self._indicator_attrs = indicator_attrs
+        self._indicator_attrs = [(attr, ind, ind.ndim == 1) for attr, ind in indicator_attrs]
+        self._strategy_dict = strategy.__dict__
         self._next = strategy.next
 
     def on_bar(self) -> None:
@@ -114,13 +117,15 @@ class Run:
         assert data is not None and strategy is not None and self._next is not None
         data._set_length(k + 1)
         stop = k + 1
-        for attr, indicator in self._indicator_attrs:
-            setattr(strategy, attr, indicator[..., :stop])
-        close = float(self.close[k])
-        if self.equity_at(close) <= 0:
-            self.out_of_money_step = k
-            self.broker.liquidate(self.adapter.name, close, k)
-            return
+        attrs = self._strategy_dict
+        for attr, indicator, flat in self._indicator_attrs:
+            attrs[attr] = indicator[:stop] if flat else indicator[..., :stop]
+        if self.book.open_trades:
+            close = float(self.close[k])
+            if self.equity_at(close) <= 0:
+                self.out_of_money_step = k
+                self.broker.liquidate(self.adapter.name, close, k)
+                return
         self._next()
 
     def equity_at(self, price: float) -> float:

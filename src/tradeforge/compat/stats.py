@@ -148,3 +148,60 @@ def _periods_not_dates(out: dict[str, Any], trades_df: pd.DataFrame) -> None:
     durations = trades_df["Duration"] if len(trades_df) else pd.Series(dtype=float)
     out["Max. Trade Duration"] = durations.max() if len(durations) else nan
     out["Avg. Trade Duration"] = durations.mean() if len(durations) else nan
+
+
+def stats_from_frames(
+    *,
+    trades: pd.DataFrame,
+    equity: np.ndarray,
+    data: pd.DataFrame,
+    strategy: Any,
+    risk_free_rate: float = 0.0,  # type: ignore[type-arg]
+) -> _Stats:
+    """Statistics from a ``_trades``-shaped frame and an equity curve (lib.compute_stats)."""
+    index = data.index
+    if len(equity) != len(index):
+        from tradeforge.compat.errors import CompatValueError
+
+        raise CompatValueError(
+            f"equity has {len(equity)} values but data has {len(index)} bars: pass the data the stats came from"
+        )
+    if isinstance(index, pd.DatetimeIndex):
+        naive = index.tz_localize(None) if index.tz is not None else index
+        ts = naive.as_unit("ns").asi8
+    else:
+        ts = np.arange(len(index), dtype=np.int64) * 86_400_000_000_000
+    core = []
+    for k, t in enumerate(trades.itertuples(index=False)):
+        size = float(t.Size)
+        gross = size * (float(t.ExitPrice) - float(t.EntryPrice))
+        core.append(
+            CoreTrade(
+                id=k + 1,
+                strategy="",
+                symbol="",
+                size=size,
+                entry_price=float(t.EntryPrice),
+                entry_ts=int(ts[int(t.EntryBar)]),
+                entry_bar=int(t.EntryBar),
+                entry_order_id=0,
+                entry_fee=gross - float(t.PnL),
+                exit_price=float(t.ExitPrice),
+                exit_ts=int(ts[int(t.ExitBar)]),
+                exit_bar=int(t.ExitBar),
+            )
+        )
+    from tradeforge.compat.backtest import _warmup_bars
+
+    warmup = _warmup_bars(strategy) if strategy is not None and hasattr(strategy, "_indicators") else 0
+    return stats_series(
+        equity=equity,
+        index=index,
+        close=data["Close"].to_numpy(dtype=float),
+        trades=core,
+        trades_df=trades,
+        strategy=strategy,
+        warmup=warmup,
+        show_commissions=False,
+        risk_free_rate=risk_free_rate,
+    )
