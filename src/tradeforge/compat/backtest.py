@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import warnings
@@ -102,21 +103,19 @@ class Backtest:
                 "commission must be a float fraction of order value, a (fixed, relative) tuple, or a function "
                 f"taking (order_size, price) and returning cash; got {commission!r}"
             )
-        if not (isinstance(cash, Number) and math.isfinite(float(cash)) and float(cash) > 0):  # type: ignore[arg-type]
+        if not (isinstance(cash, Number) and math.isfinite(float(cash)) and float(cash) > 0):
             raise CompatValueError(f"cash should be > 0, is {cash}")
-        if not (isinstance(margin, Number) and 0 < float(margin) <= 1):  # type: ignore[arg-type]
+        if not (isinstance(margin, Number) and 0 < float(margin) <= 1):
             raise CompatValueError(f"margin should be between 0 and 1 (1 / leverage), is {margin}")
         self._commission = _commission_func(commission)
         data = data.copy(deep=False)
-        if (
+        if (  # numeric index of mostly epoch seconds: read it as times
             not isinstance(data.index, (pd.DatetimeIndex, pd.RangeIndex))
             and pd.api.types.is_numeric_dtype(data.index)
             and (data.index > pd.Timestamp("1975").timestamp()).mean() > 0.8
         ):
-            try:
+            with contextlib.suppress(ValueError, OverflowError):  # not epoch seconds after all: keep the index
                 data.index = pd.to_datetime(data.index, unit="s")
-            except (ValueError, OverflowError):
-                pass
         if "Volume" not in data:
             data["Volume"] = np.nan
         if len(data) == 0:
@@ -150,9 +149,9 @@ class Backtest:
             )
         self._data: pd.DataFrame = data
         self._strategy = strategy
-        self._cash = float(cash)  # type: ignore[arg-type]
-        self._spread = float(spread)  # type: ignore[arg-type]
-        self._margin = float(margin)  # type: ignore[arg-type]
+        self._cash = float(cash)
+        self._spread = float(spread)
+        self._margin = float(margin)
         self._trade_on_close = bool(trade_on_close)
         self._hedging = bool(hedging)
         self._exclusive_orders = bool(exclusive_orders)
@@ -160,7 +159,7 @@ class Backtest:
         self._results: pd.Series | None = None
 
     # ------------------------------------------------------------------- run
-    def _timestamps(self) -> np.ndarray:  # type: ignore[type-arg]
+    def _timestamps(self) -> np.ndarray:
         index = self._data.index
         if isinstance(index, pd.DatetimeIndex):
             naive = index.tz_localize(None) if index.tz is not None else index
@@ -168,7 +167,7 @@ class Backtest:
             if len(ts) > 1 and np.any(np.diff(ts) <= 0):
                 dup = index[1:][np.diff(ts) <= 0][0]
                 raise CompatValueError(f"data has a repeated timestamp {dup}: drop duplicates first")
-            return ts  # type: ignore[no-any-return]
+            return ts
         return np.arange(len(index), dtype=np.int64) * 86_400_000_000_000
 
     def run(self, **kwargs: Any) -> pd.Series:
@@ -308,7 +307,7 @@ class Backtest:
         return plot_backtest(self._data, results, specs, filename=filename, title=title, **kwargs)
 
 
-def _equity(run: Run, n: int) -> np.ndarray:  # type: ignore[type-arg]
+def _equity(run: Run, n: int) -> np.ndarray:
     from tradeforge.core.equity import rebuild
 
     portfolio = run.engine.portfolio

@@ -104,7 +104,7 @@ def resample_apply(
         if isinstance(series, pd.DataFrame):
             agg = {column: OHLCV_AGG.get(column, "last") for column in series.columns}
     resampled = series.resample(rule, label="right").agg(agg).dropna()
-    resampled.name = _as_str(series) + "[" + rule + "]"
+    resampled.name = _as_str(series) + "[" + rule + "]"  # type: ignore[union-attr]
 
     strategy_i: Callable[..., Any] | None = None
     frame = inspect.currentframe()
@@ -168,7 +168,7 @@ class SignalStrategy(Strategy):
             )
 
     def next(self) -> None:
-        super().next()
+        super().next()  # type: ignore[safe-super]  # cooperative: other mixins' next() run too
         exit_portion = self.__exit_signal[-1]
         if exit_portion > 0:
             for trade in self.trades:
@@ -213,7 +213,7 @@ class TrailingStrategy(Strategy):
         self.set_trailing_sl(float(np.mean(np.asarray(self.data.Close) * pct / self.__atr)))
 
     def next(self) -> None:
-        super().next()
+        super().next()  # type: ignore[safe-super]
         index = len(self.data) - 1
         close = self.data.Close[index]
         distance = self.__atr[index] * self.__n_atr

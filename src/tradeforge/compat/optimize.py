@@ -191,8 +191,10 @@ def optimize(
             take = max(1, int(max_tries * count))
         else:
             take = min(count, int(max_tries))
-        chosen = np.random.default_rng(random_state).choice(count, size=take, replace=False) if count else []
-        combos = [everything[int(i)] for i in sorted(chosen)]
+        chosen: list[int] = (
+            np.random.default_rng(random_state).choice(count, size=take, replace=False).tolist() if count else []
+        )
+        combos = [everything[i] for i in sorted(chosen)]
     if not combos:
         raise CompatValueError("No admissible parameter combinations to test: check the ranges and the constraint")
     scores = _evaluate(bt, combos, objective, n_workers, "Backtest.optimize")
@@ -270,7 +272,7 @@ def _optimize_bayes(
     if heatmap.isnull().all():
         best_params = dict(zip(names, next(iter(seen)), strict=True))
     else:
-        best = heatmap.idxmax(skipna=True)
+        best: Any = heatmap.idxmax(skipna=True)
         best_params = dict(zip(names, best, strict=True))
     stats = bt.run(**best_params)
     output: list[Any] = [stats]

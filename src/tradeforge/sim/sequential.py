@@ -14,7 +14,12 @@ SimulatedBroker's, so that a strategy written for Backtesting.py gives the same 
   spread and commission; an order the margin cannot pay for is cancelled after it has closed what it could;
 - orders without a trade close opposite trades first in, first out (unless hedging), then open a new trade;
   exits aimed at a trade (stop-loss, take-profit, ``trade.close()``) close only that trade;
-- commission is charged per trade leg: once when a trade opens, once for each trade (or part) an order closes.
+- commission is charged per trade leg: once when a trade opens, once for each trade (or part) an order closes;
+- the account is valued with Backtesting.py's own arithmetic (its cash: the starting cash, minus each entry's
+  commission, plus each closed trade's gross P&L less its exit commission; plus the open trades' P&L at the
+  close), so equity, available margin and relative sizes agree to the last bit, not only to rounding;
+- when the account runs out of money, the open trades are closed the way Backtesting.py 0.6.6 closes them
+  (it removes trades from the list it iterates, so only every other one is closed).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class SequentialBroker:
         self.warnings: list[str] = []  # orders the broker cancelled, and why (Backtesting.py warns)
         self.on_warning: Callable[[str], None] | None = None
         self._liquidating: tuple[float, int] | None = None  # (price, bar): fill exits at once at this price
+        self.cash: dict[str, float] = {}  # per strategy: cash as Backtesting.py computes it (see equity())
 
     engine: Engine
 
@@ -94,20 +100,37 @@ class SequentialBroker:
     def _trades(self, order: Order) -> list[Trade]:
         return self.engine.portfolio.books[order.strategy].open_trades
 
+    def book_cash(self, strategy: str) -> float:
+        """The strategy's cash in Backtesting.py's arithmetic (it differs from the book's by rounding only)."""
+        cash = self.cash.get(strategy)
+        if cash is None:
+            cash = self.cash[strategy] = self.engine.portfolio.books[strategy].capital
+        return cash
+
+    def _entry_cash(self, strategy: str, fee: float) -> None:
+        self.cash[strategy] = self.book_cash(strategy) - fee
+
+    def _exit_cash(self, strategy: str, size: float, price: float, entry_price: float, fee: float) -> None:
+        """size (signed as the trade) of a trade entered at entry_price closed at price, fee paid."""
+        self.cash[strategy] = self.book_cash(strategy) + ((size * (price - entry_price)) - fee)
+
     def equity(self, strategy: str, price_of: Callable[[str], float]) -> float:
-        """Cash plus the open trades valued at price_of(symbol)."""
-        book = self.engine.portfolio.books[strategy]
-        total = book.cash
-        for sym, pos in book.positions.items():
-            if pos.qty:
-                total += pos.qty * price_of(sym)
-        return total
+        """Cash plus the open trades valued at price_of(symbol), summed as Backtesting.py sums them."""
+        cash = self.book_cash(strategy)
+        trades = self.engine.portfolio.books[strategy].open_trades
+        if not trades:
+            return cash
+        symbol = trades[0].symbol
+        if all(t.symbol == symbol for t in trades):
+            # Backtesting.py: cash + (last_price * position_size - sum(trade.size * trade.entry_price))
+            return cash + (price_of(symbol) * sum(t.size for t in trades) - sum(t.size * t.entry_price for t in trades))
+        return cash + sum(t.size * (price_of(t.symbol) - t.entry_price) for t in trades)
 
     def margin_available(self, strategy: str, price_of: Callable[[str], float]) -> float:
         """Equity not pledged for open trades (every trade counts, long and short: hedged trades too)."""
-        book = self.engine.portfolio.books[strategy]
+        trades = self.engine.portfolio.books[strategy].open_trades
         lev = self.engine.portfolio.leverage
-        used = sum(abs(t.size) * price_of(t.symbol) for t in book.open_trades) / lev
+        used = sum(abs(t.size) * price_of(t.symbol) / lev for t in trades)
         return max(0.0, self.equity(strategy, price_of) - used)
 
     def _price_of(self, stream: Stream, i: int) -> Callable[[str], float]:
@@ -181,7 +204,9 @@ class SequentialBroker:
             return
         qty = min(abs(trade.size), order.remaining)
         order.qty = order.filled_qty + qty
-        fee = self.commission(math.copysign(qty, trade.size), price)
+        size = math.copysign(qty, trade.size)
+        fee = self.commission(size, price)
+        self._exit_cash(order.strategy, size, price, trade.entry_price, fee)
         self._remove(order)
         self.engine.order_filled(order, qty, price, fee, Liquidity.TAKER, _reason(order), at_step=at)
 
@@ -202,7 +227,7 @@ class SequentialBroker:
         engine = self.engine
         lev = engine.portfolio.leverage
         sign = 1.0 if order.side is Side.BUY else -1.0
-        bt_size = sign * (order.fraction if order.qty is None else order.qty)  # Backtesting.py's order.size
+        bt_size = sign * (order.qty if order.qty is not None else (order.fraction or 1.0))  # Backtesting.py's size
         adjusted = price * (1 + math.copysign(self.spread, sign))
         unit_cost = adjusted + self.commission(bt_size, price) / abs(bt_size)
         if order.qty is None:
@@ -221,7 +246,9 @@ class SequentialBroker:
                 if (trade.size > 0) == (sign > 0) or trade.symbol != order.symbol:
                     continue
                 part = min(abs(trade.size), need - closed)
-                fee += self.commission(math.copysign(part, trade.size), price)
+                part_fee = self.commission(math.copysign(part, trade.size), price)
+                self._exit_cash(order.strategy, math.copysign(part, trade.size), price, trade.entry_price, part_fee)
+                fee += part_fee
                 closed += part
             if closed > 0:
                 engine.order_filled(order, closed, price, fee, Liquidity.TAKER, _reason(order), at_step=at)
@@ -233,6 +260,7 @@ class SequentialBroker:
         if need <= 0:
             return False
         fee = self.commission(sign * need, adjusted)
+        self._entry_cash(order.strategy, fee)
         engine.order_filled(order, need, adjusted, fee, Liquidity.TAKER, _reason(order), at_step=at)
         if order.sl is None and order.tp is None:
             return False
@@ -263,17 +291,22 @@ class SequentialBroker:
 
     # -------------------------------------------------------------- wipeout
     def liquidate(self, strategy: str, price: float, bar: int) -> None:
-        """Close every open trade of strategy at price now (the account ran out of money)."""
+        """The account ran out of money: close its open trades at price now, and stop.
+
+        Backtesting.py 0.6.6 closes them with ``for trade in self.trades: self._close_trade(...)``, which removes
+        from the list it iterates: the first, third, fifth... trade is closed, the others are left open (and,
+        the run being over, never settled). The same trades are closed here, so the results agree."""
         engine = self.engine
         by_name = engine._by_name[strategy]
         self._liquidating = (price, bar)
         try:
             for order in [o for o in self.working if o.strategy == strategy]:
                 self.cancel(order, "out of money")
-            for trade in list(self._trades_of(strategy)):
+            for trade in list(self._trades_of(strategy))[::2]:
                 engine.close_position(by_name, trade.symbol, 1.0, trade, role="exit", tag="out of money")
         finally:
             self._liquidating = None
+        self.cash[strategy] = 0.0
 
     def _trades_of(self, strategy: str) -> list[Trade]:
         return self.engine.portfolio.books[strategy].open_trades
