@@ -158,9 +158,8 @@ def main() -> None:
     a, b = heatmaps["tradeforge.compat"], heatmaps["backtesting.py"]
     if not (a.index.equals(b.index) and np.allclose(a.to_numpy(), b.to_numpy(), rtol=1e-9, equal_nan=True)):
         raise SystemExit(f"{case}: the heatmaps differ")
-    print(
-        f"{case}: identical heatmaps; tradeforge.compat is {timings['backtesting.py'] / timings['tradeforge.compat']:.2f}x faster"
-    )
+    ratio = timings["backtesting.py"] / timings["tradeforge.compat"]
+    print(f"{case}: identical heatmaps; tradeforge.compat is {ratio:.2f}x faster")
     write_json(rows, args.json_path)
 
 

@@ -257,7 +257,8 @@ class Position:
         if not trades:
             return 0.0
         price = self._run.last_price(trades[0].symbol)
-        return sum(t.size * price for t in trades) - sum(t.size * t.entry_price for t in trades)
+        # Backtesting.py's arithmetic: last_price * position_size - sum(trade.size * trade.entry_price)
+        return price * sum(t.size for t in trades) - sum(t.size * t.entry_price for t in trades)
 
     @property
     def pl_pct(self) -> float:

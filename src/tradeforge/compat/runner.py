@@ -90,6 +90,7 @@ class Run:
         self.data: _Data | None = None
         self.start = 0
         self.out_of_money_step: int | None = None
+        self._equity = np.full(len(df), np.nan)  # logged at each bar from start, as Backtesting.py's broker does
         self._tags: dict[int, Any] = {}
         self._orders: dict[int, Order] = {}
         self._trades: dict[int, Trade] = {}
@@ -120,30 +121,41 @@ class Run:
         attrs = self._strategy_dict
         for attr, indicator, flat in self._indicator_attrs:
             attrs[attr] = indicator[:stop] if flat else indicator[..., :stop]
-        if self.book.open_trades:
-            close = float(self.close[k])
-            if self.equity_at(close) <= 0:
-                self.out_of_money_step = k
-                self.broker.liquidate(self.adapter.name, close, k)
-                return
+        # Backtesting.py's broker.next(): the orders were processed; log equity; stop when it is gone
+        equity = self._equity[k] = self.equity_at(self.close[k])
+        if equity <= 0:
+            self._out_of_money(k)
+            return
         self._next()
 
     def equity_at(self, price: float) -> float:
-        book = self.book
-        pos = book.positions.get(self.symbol)
-        return book.cash + (pos.qty * price if pos is not None else 0.0)
+        """Cash plus open trades valued at price, in Backtesting.py's arithmetic (bit for bit)."""
+        if not self.book.open_trades:
+            return self.broker.book_cash(self.adapter.name)
+        return self.broker.equity(self.adapter.name, lambda _symbol: float(price))
+
+    def _out_of_money(self, k: int) -> None:
+        self.out_of_money_step = k
+        self.broker.liquidate(self.adapter.name, float(self.close[k]), k)
+        self._equity[k:] = 0.0
+
+    def equity_curve(self) -> np.ndarray:  # type: ignore[type-arg]
+        """Equity at each bar's close, as Backtesting.py reports it: bars before the first next() take the
+        first logged value, and every bar from running out of money on is 0."""
+        logged = pd.Series(self._equity).bfill().fillna(self.broker.book_cash(self.adapter.name))
+        return logged.to_numpy(dtype=float)
 
     def finalize(self) -> None:
         """Close every open trade at the last bar, as Backtesting.py's finalize_trades does."""
         for trade in reversed(list(self.book.open_trades)):
             self.trade(trade).close()
         stream = self.engine.base[self.symbol]
-        if self.start < stream.length:
-            self.broker.process(stream, stream.length - 1)
-            close = float(self.close[-1])
-            if self.equity_at(close) <= 0 and self.out_of_money_step is None:
-                self.out_of_money_step = stream.length - 1
-                self.broker.liquidate(self.adapter.name, close, stream.length - 1)
+        last = stream.length - 1
+        if self.start <= last:
+            self.broker.process(stream, last)
+            equity = self._equity[last] = self.equity_at(self.close[last])
+            if equity <= 0 and self.out_of_money_step is None:
+                self._out_of_money(last)
 
     # ------------------------------------------------------------------ orders
     def new_order(
@@ -277,6 +289,8 @@ class Run:
         return self.engine.last_price(symbol)
 
     def equity(self) -> float:
+        if not self.book.open_trades:  # also in init(), before any price (Backtesting.py gives the cash)
+            return self.broker.book_cash(self.adapter.name)
         return self.equity_at(self.last_price(self.symbol))
 
     def position(self, symbol: str | None) -> Position:

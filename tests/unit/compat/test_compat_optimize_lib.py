@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 import warnings
 
+import backtesting as bt
+import backtesting.lib as bl
 import numpy as np
 import pandas as pd
 import pytest
 from backtesting.test import EURUSD, GOOG, SMA
 
-import backtesting as bt
-import backtesting.lib as bl
 import tradeforge.compat as tc
 import tradeforge.compat.lib as tl
 from tradeforge.compat.errors import UnknownParameterError
