@@ -84,3 +84,14 @@ def test_cli_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
     assert "SmaCross has no parameter 'fsat'" in out.stderr
     assert "fast=10" in out.stderr
+
+
+def test_backtesting_py_compat_example(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if "from tradeforge.compat import Backtest, Strategy" in b)
+    script = tmp_path / "compat_example.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "93 56263.52"
+    assert lines[1].startswith("SmaCross(n1=") and lines[1].endswith(" 50")  # 50 admissible combinations
+    assert (tmp_path / "sma_cross.html").stat().st_size > 100_000
