@@ -5,10 +5,21 @@ from tradeforge.compat.lib import crossover
 """
 
 from tradeforge.compat import ta as _ta
+from tradeforge.compat._multidata import load_samples_frame, multi_asset_frame
+from tradeforge.compat.alloc import Allocation
 from tradeforge.compat.backtest import Backtest
 from tradeforge.compat.objects import Order, Position, Trade
 from tradeforge.compat.strategy import Strategy
 
 _ta.register()
 
-__all__ = ["Backtest", "Order", "Position", "Strategy", "Trade"]
+__all__ = [
+    "Allocation",
+    "Backtest",
+    "Order",
+    "Position",
+    "Strategy",
+    "Trade",
+    "load_samples_frame",
+    "multi_asset_frame",
+]

@@ -63,6 +63,13 @@ class _Array(np.ndarray):  # type: ignore[type-arg]
     def df(self) -> pd.DataFrame:
         """This array as a DataFrame on the data's index (one column per row of a 2-D indicator)."""
         values = np.atleast_2d(np.asarray(self))
+        columns = self._opts.get("columns")
+        if columns is not None and values.shape[0] == len(columns):  # one row per asset (or per output)
+            index = self._opts["index"][: values.shape[1]]
+            return pd.DataFrame(values.T, index=index, columns=columns)
+        if columns is not None and values.shape[-1] == len(columns):  # data fields: bars x assets
+            index = self._opts["index"][: values.shape[0]]
+            return pd.DataFrame(values, index=index, columns=columns)
         index = self._opts["index"][: values.shape[1]]
         return pd.DataFrame(values.T, index=index, columns=[self.name] * len(values))
 

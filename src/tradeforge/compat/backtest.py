@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import warnings
 from collections.abc import Callable
@@ -14,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.compat._data import _Data, _Indicator
+from tradeforge.compat._multidata import _MultiData, is_multi_asset, normalise_multi
 from tradeforge.compat.errors import CompatTypeError, CompatValueError
 from tradeforge.compat.runner import Run
-from tradeforge.compat.stats import _Stats, stats_series, trades_frame
+from tradeforge.compat.stats import run_stats
 from tradeforge.compat.strategy import Strategy
 
 _COLUMNS = ("Open", "High", "Low", "Close", "Volume")
@@ -116,24 +116,30 @@ class Backtest:
         ):
             with contextlib.suppress(ValueError, OverflowError):  # not epoch seconds after all: keep the index
                 data.index = pd.to_datetime(data.index, unit="s")
-        if "Volume" not in data:
-            data["Volume"] = np.nan
         if len(data) == 0:
             raise CompatValueError("OHLC data is empty: pass at least one bar")
-        missing = [c for c in _COLUMNS if c not in data.columns]
+        self._symbols: list[str] | None = None
+        if is_multi_asset(data):
+            data = normalise_multi(data)
+            self._symbols = [str(x) for x in dict.fromkeys(data.columns.get_level_values(0))]
+        elif "Volume" not in data:
+            data["Volume"] = np.nan
+        missing = [] if self._symbols else [c for c in _COLUMNS if c not in data.columns]
         if missing:
             raise CompatValueError(
                 f"data must be a pandas DataFrame with columns 'Open', 'High', 'Low', 'Close', and (optionally) "
                 f"'Volume'; missing {missing}, columns present: {list(data.columns)}"
             )
-        nan_rows = data[["Open", "High", "Low", "Close"]].isnull().any(axis=1)
+        ohlc = data[["Open", "High", "Low", "Close"]] if self._symbols is None else data.xs("Close", axis=1, level=1)
+        nan_rows = ohlc.isnull().any(axis=1)
         if nan_rows.any():
             first = data.index[int(np.argmax(nan_rows.to_numpy()))]
             raise CompatValueError(
                 f"Some OHLC values are missing (NaN): {int(nan_rows.sum())} rows, the first at {first}. Drop them "
                 "with df.dropna() or fill them with df.interpolate()"
             )
-        if np.any(data["Close"] > cash):
+        closes = data["Close"] if self._symbols is None else data.xs("Close", axis=1, level=1)
+        if np.any(closes.to_numpy() > cash):
             warnings.warn(
                 "Some prices are larger than initial cash value. Only whole units are traded, so these bars "
                 "cannot be bought: raise cash, or trade fractions of the asset (e.g. μBTC) instead",
@@ -173,19 +179,26 @@ class Backtest:
     def run(self, **kwargs: Any) -> pd.Series:
         """Run the backtest; keyword arguments set strategy parameters. Returns the statistics Series."""
         df = self._data
-        run = Run(
-            df,
-            self._timestamps(),
-            symbol="asset",
-            cash=self._cash,
-            commission=self._commission,
-            spread=self._spread,
-            margin=self._margin,
-            trade_on_close=self._trade_on_close,
-            hedging=self._hedging,
-            exclusive_orders=self._exclusive_orders,
-        )
-        data = _Data(df.copy(deep=False))
+        settings: dict[str, Any] = {
+            "cash": self._cash,
+            "commission": self._commission,
+            "spread": self._spread,
+            "margin": self._margin,
+            "trade_on_close": self._trade_on_close,
+            "hedging": self._hedging,
+            "exclusive_orders": self._exclusive_orders,
+        }
+        data: Any
+        run: Run
+        if self._symbols is not None:
+            from tradeforge.compat.multi import MultiRun
+
+            frames = {symbol: df[symbol] for symbol in self._symbols}
+            run = MultiRun(frames, self._timestamps(), **settings)
+            data = _MultiData(df.copy(deep=False))
+        else:
+            run = Run(df, self._timestamps(), symbol="asset", **settings)
+            data = _Data(df.copy(deep=False))
         strategy = self._strategy(run, data, kwargs)
         with np.errstate(invalid="ignore"):
             strategy.init()
@@ -196,7 +209,7 @@ class Backtest:
         n = len(df)
         stream = engine.base[run.symbol]
         with np.errstate(invalid="ignore"):
-            engine.run_batch(stream.arrays["ts"], {run.symbol: None})
+            engine.run_batch(stream.arrays["ts"], dict.fromkeys(engine.base))
             if run.out_of_money_step is None:
                 if self._finalize_trades:
                     run.finalize()
@@ -209,38 +222,13 @@ class Backtest:
         data._set_length(n)
         for attr, ind in _strategy_indicators(strategy):
             setattr(strategy, attr, ind)  # whole arrays again, for plotting and the trades frame
-        self._results = self._stats(run, strategy, start)
-        return self._results
+        if self._symbols is not None:
+            from tradeforge.compat.multi import multi_stats
 
-    def _stats(self, run: Run, strategy: Strategy, start: int) -> _Stats:
-        df = self._data
-        equity = _equity(run, len(df))
-        closed = list(run.book.closed_trades)
-        fee = self._commission
-        stats_trades = [
-            dataclasses.replace(t, entry_fee=fee(t.size, t.entry_price), exit_fee=fee(t.size, t.exit_price))
-            for t in closed
-        ]
-        wrappers = [run.trade(t) for t in closed]
-        trades_df = trades_frame(
-            closed,
-            df.index,
-            fee,
-            sl=[w.sl for w in wrappers],
-            tp=[w.tp for w in wrappers],
-            tags=[w.tag for w in wrappers],
-            indicators=strategy._indicators,
-        )
-        return stats_series(
-            equity=equity,
-            index=df.index,
-            close=df["Close"].to_numpy(dtype=float),
-            trades=stats_trades,
-            trades_df=trades_df,
-            strategy=strategy,
-            warmup=start - 1,
-            show_commissions=True,
-        )
+            self._results = multi_stats(run, df, strategy, start)  # type: ignore[arg-type]
+        else:
+            self._results = run_stats(run, df, strategy, start)
+        return self._results
 
     # -------------------------------------------------------------- optimize
     def optimize(
@@ -293,9 +281,11 @@ class Backtest:
         specs = []
         for ind in getattr(strategy, "_indicators", []):
             opts = ind._opts
+            columns = opts.get("columns")
+            label = [f"{ind.name} {c}" for c in columns] if columns and np.ndim(ind) == 2 else ind.name
             specs.append(
                 IndicatorSpec(
-                    name=ind.name,
+                    name=label,
                     values=np.asarray(ind, dtype=float),
                     overlay=bool(opts.get("overlay")),
                     color=opts.get("color"),
@@ -304,6 +294,12 @@ class Backtest:
                 )
             )
         title = str(strategy) if strategy is not None else "Backtest"
+        if self._symbols is not None:  # one candle panel per asset, portfolio equity, allocation over time
+            panels = {symbol: self._data[symbol] for symbol in self._symbols}
+            kwargs.setdefault("allocation", results.get("_allocation"))
+            return plot_backtest(
+                None, results, specs, filename=filename, title=title, extra_price_panels=panels, **kwargs
+            )
         return plot_backtest(self._data, results, specs, filename=filename, title=title, **kwargs)
 
 

@@ -16,3 +16,7 @@ class CompatTypeError(ConfigError, TypeError):
 
 class UnknownParameterError(ConfigError, AttributeError):
     """run()/optimize() named a parameter the strategy does not declare."""
+
+
+class CompatRuntimeError(ConfigError, RuntimeError):
+    """Something that cannot be done in this state (an indicator function failed; plot() before run())."""

@@ -7,7 +7,7 @@ strategy's open trades in one symbol; the same engine object always gives the sa
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tradeforge.compat.errors import CompatValueError
 from tradeforge.core.orders import Order as CoreOrder
@@ -41,8 +41,15 @@ class Order:
         return f"<Order {text}>"
 
     def cancel(self) -> None:
-        """Cancel the order."""
-        self._run.engine.cancel(self._core, "cancelled by the strategy")
+        """Cancel the order. A stop-loss or take-profit cancelled this way leaves its trade without one."""
+        core = self._core
+        self._run.engine.cancel(core, "cancelled by the strategy")
+        if core.trade_id is not None and core.role in ("stop_loss", "take_profit"):
+            trade = self._run.trade_by_id(core.trade_id)
+            if trade is not None:
+                attr = "sl_order_id" if core.role == "stop_loss" else "tp_order_id"
+                if getattr(trade._core, attr) == core.id:
+                    setattr(trade._core, attr, None)
 
     @property
     def size(self) -> float:
@@ -83,7 +90,7 @@ class Order:
     def tag(self) -> Any:
         return self._run.order_tag(self._core)
 
-    __pdoc__ = {"replace": False}
+    __pdoc__: ClassVar[dict[str, bool]] = {"replace": False}
 
     @property
     def is_long(self) -> bool:
@@ -123,13 +130,18 @@ class Trade:
         if not (isinstance(portion, (int, float)) and 0 < portion <= 1):
             raise CompatValueError(f"portion must be a fraction in (0, 1], got {portion!r}")
         size = abs(self._core.size)
-        units = max(1, int(round(size * portion)))
+        units = max(1, round(size * portion))
         self._run.close_trade(self._core, min(float(units), size))
 
     @property
     def size(self) -> float:
-        size = self._core.size
-        return int(size) if float(size).is_integer() else size  # type: ignore[return-value]
+        """Units; negative when short. An int, except (as in Backtesting.py) for a trade that trade.close()
+        split: both its closed part and the part left open have float sizes."""
+        core = self._core
+        size = core.size
+        if core.id in self._run.broker.float_sizes or not float(size).is_integer():
+            return float(size)
+        return int(size)
 
     @property
     def entry_price(self) -> float:

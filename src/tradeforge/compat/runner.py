@@ -7,7 +7,7 @@ through an engine-side adapter, and answers what the Order / Trade / Position vi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +27,10 @@ from tradeforge.sim.sequential import CommissionFunc, SequentialBroker
 if TYPE_CHECKING:
     from tradeforge.compat._data import _Data
     from tradeforge.compat.strategy import Strategy
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=2)
 
 
 class _Adapter(CoreStrategy):
@@ -61,6 +65,7 @@ class Run:
         self.spread = float(spread)
         self.exclusive_orders = bool(exclusive_orders)
         self.broker = SequentialBroker(commission=commission, spread=spread, trade_on_close=trade_on_close)
+        self.broker.on_warning = _warn  # orders the broker cancels (margin), dubious same-bar exits
         portfolio = Portfolio(
             cash,
             {symbol: Instrument(symbol, lot_size=1.0)},
@@ -98,7 +103,7 @@ class Run:
         self._indicator_attrs: list[tuple[str, Any, bool]] = []
         self._strategy_dict: dict[str, Any] = {}
         self._position = Position(self, None)
-        self._next: Callable[[], None] | None = None
+        self._closed_views: list[Trade] = []
 
     # ----------------------------------------------------------------- running
     def attach(self, strategy: Strategy, data: _Data, start: int, indicator_attrs: list[tuple[str, Any]]) -> None:
@@ -107,7 +112,6 @@ class Run:
         self.start = start
         self._indicator_attrs = [(attr, ind, ind.ndim == 1) for attr, ind in indicator_attrs]
         self._strategy_dict = strategy.__dict__
-        self._next = strategy.next
 
     def on_bar(self) -> None:
         k = self.engine.step
@@ -115,7 +119,7 @@ class Run:
             return
         data = self.data
         strategy = self.strategy
-        assert data is not None and strategy is not None and self._next is not None
+        assert data is not None and strategy is not None
         data._set_length(k + 1)
         stop = k + 1
         attrs = self._strategy_dict
@@ -126,7 +130,7 @@ class Run:
         if equity <= 0:
             self._out_of_money(k)
             return
-        self._next()
+        strategy.next()  # looked up each bar, as Backtesting.py does: a strategy may replace its own next
 
     def equity_at(self, price: float) -> float:
         """Cash plus open trades valued at price, in Backtesting.py's arithmetic (bit for bit)."""
@@ -280,7 +284,12 @@ class Run:
         return self.order(core)
 
     def order_tag(self, core: CoreOrder) -> Any:
-        return self._tags.get(core.id)
+        if core.id in self._tags:
+            return self._tags[core.id]
+        if core.trade_id is not None:  # an exit of a trade (its stop-loss, take-profit): the trade's tag
+            trade = self.trade_by_id(core.trade_id)
+            return trade.tag if trade is not None else None
+        return None
 
     def trade_tag(self, core: CoreTrade) -> Any:
         return self._tags.get(core.entry_order_id)
@@ -308,4 +317,8 @@ class Run:
         return tuple(self.trade(t) for t in self.book.open_trades)
 
     def closed_trades(self) -> tuple[Trade, ...]:
-        return tuple(self.trade(t) for t in self.book.closed_trades)
+        closed = self.book.closed_trades  # only ever appended to: wrap the new ones, keep the rest
+        views = self._closed_views
+        if len(views) < len(closed):
+            views.extend(self.trade(t) for t in closed[len(views) :])
+        return tuple(views)

@@ -6,14 +6,18 @@ builds the frames and the Series the way Backtesting.py presents them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from tradeforge.core.trades import Trade as CoreTrade
 from tradeforge.metrics import BACKTESTING_KEYS, compute_stats
+
+if TYPE_CHECKING:
+    from tradeforge.compat.runner import Run
 
 
 class _Stats(pd.Series):
@@ -54,6 +58,22 @@ def equity_frame(equity: np.ndarray, index: pd.Index) -> pd.DataFrame:  # type: 
     )
 
 
+_TRADE_COLUMNS = (
+    "Size",
+    "EntryBar",
+    "ExitBar",
+    "EntryPrice",
+    "ExitPrice",
+    "SL",
+    "TP",
+    "PnL",
+    "Commission",
+    "ReturnPct",
+    "EntryTime",
+    "ExitTime",
+)
+
+
 def trades_frame(
     trades: Sequence[CoreTrade],
     index: pd.Index,
@@ -63,17 +83,29 @@ def trades_frame(
     tp: Sequence[float | None],
     tags: Sequence[Any],
     indicators: Sequence[Any] = (),
+    sizes: Sequence[float] | None = None,
 ) -> pd.DataFrame:
+    """Backtesting.py's ``_trades`` frame. sizes: the sizes as Backtesting.py types them (ints, or floats for
+    trades split by trade.close()), which decide the Size column's dtype; default: ints when all are whole."""
+    if not len(trades):  # Backtesting.py's frame of empty lists: every column float64
+        empty = pd.DataFrame({col: [] for col in _TRADE_COLUMNS})
+        empty["Duration"] = empty["ExitTime"] - empty["EntryTime"]
+        empty["Tag"] = []
+        return empty
     size = np.array([t.size for t in trades], dtype=float)
     entry = np.array([t.entry_price for t in trades], dtype=float)
     exit_ = np.array([t.exit_price for t in trades], dtype=float)
     fees = np.array([commission(t.size, t.exit_price) + commission(t.size, t.entry_price) for t in trades], float)
     entry_bar = np.array([t.entry_bar for t in trades], dtype=np.int64)
     exit_bar = np.array([t.exit_bar for t in trades], dtype=np.int64)
-    sizes: Any = size.astype(np.int64) if len(size) and np.all(size == np.round(size)) else size
+    size_column: Any
+    if sizes is not None:
+        size_column = list(sizes)  # pandas infers the dtype as it does from Backtesting.py's list
+    else:
+        size_column = size.astype(np.int64) if len(size) and np.all(size == np.round(size)) else size
     frame = pd.DataFrame(
         {
-            "Size": sizes,
+            "Size": size_column,
             "EntryBar": entry_bar,
             "ExitBar": exit_bar,
             "EntryPrice": entry,
@@ -92,14 +124,44 @@ def trades_frame(
     if len(frame):
         for ind in indicators:
             values2d = np.atleast_2d(ind)
-            names = ind.name if isinstance(ind.name, list) else None
+            # Backtesting.py formats the name as is: a list of names shows as "['a', 'b']"
+            label = ind.name if isinstance(ind.name, str) else str(ind.name)
             for i, values in enumerate(values2d):
                 suffix = f"_{i}" if len(values2d) > 1 else ""
-                label = ind.name if names is None else ind.name
-                label = label if isinstance(label, str) else str(label)
                 frame[f"Entry_{label}{suffix}"] = values[entry_bar]
                 frame[f"Exit_{label}{suffix}"] = values[exit_bar]
     return frame
+
+
+def run_stats(run: Run, data: pd.DataFrame, strategy: Any, start: int) -> _Stats:
+    """The statistics Series of a finished compat run (Backtest.run's result)."""
+    closed = list(run.book.closed_trades)
+    fee = run.commission
+    # Backtesting.py charges each (part of a) trade its own entry and exit commission in the statistics
+    stats_trades = [
+        dataclasses.replace(t, entry_fee=fee(t.size, t.entry_price), exit_fee=fee(t.size, t.exit_price)) for t in closed
+    ]
+    wrappers = [run.trade(t) for t in closed]
+    trades_df = trades_frame(
+        closed,
+        data.index,
+        fee,
+        sl=[w.sl for w in wrappers],
+        tp=[w.tp for w in wrappers],
+        tags=[w.tag for w in wrappers],
+        indicators=strategy._indicators,
+        sizes=[w.size for w in wrappers],
+    )
+    return stats_series(
+        equity=run.equity_curve(),
+        index=data.index,
+        close=data["Close"].to_numpy(dtype=float),
+        trades=stats_trades,
+        trades_df=trades_df,
+        strategy=strategy,
+        warmup=start - 1,
+        show_commissions=True,
+    )
 
 
 def stats_series(
@@ -121,9 +183,17 @@ def stats_series(
         ts = naive.as_unit("ns").asi8
     else:
         ts = np.arange(len(index), dtype=np.int64) * 86_400_000_000_000
-    stats = compute_stats(
-        equity, ts, list(trades), benchmark_close=close, risk_free_rate=risk_free_rate, warmup_bars=warmup
-    )
+    trades = list(trades)
+    # with trade_on_close, a market order (dated at the previous close) can close a trade that a stop or limit
+    # order opened in the same bar: Backtesting.py gives it an exit bar before its entry bar. The metrics
+    # refuse such a trade: they get it with exit == entry, and the keys that depend on it are redone below.
+    inverted = any(0 <= t.exit_bar < t.entry_bar for t in trades)
+    if inverted:
+        trades = [
+            dataclasses.replace(t, exit_bar=t.entry_bar, exit_ts=t.entry_ts) if 0 <= t.exit_bar < t.entry_bar else t
+            for t in trades
+        ]
+    stats = compute_stats(equity, ts, trades, benchmark_close=close, risk_free_rate=risk_free_rate, warmup_bars=warmup)
     out: dict[str, Any] = {}
     for key in BACKTESTING_KEYS:
         if key == "Commissions [$]" and not (show_commissions and stats[key]):
@@ -131,23 +201,67 @@ def stats_series(
         out[key] = stats[key]
     out["Start"], out["End"] = index[0], index[-1]
     out["Duration"] = index[-1] - index[0]
+    curve = equity_frame(equity, index)
+    if inverted:
+        _trade_times(out, trades_df, index)
+    if not len(trades_df):
+        out["Max. Trade Duration"] = out["Avg. Trade Duration"] = np.float64("nan")  # from empty float columns
     if not is_dt:
-        _periods_not_dates(out, trades_df)
+        _periods_not_dates(out, trades_df, curve)
+    _no_drawdown_period(out, curve)
     out["_strategy"] = strategy
-    out["_equity_curve"] = equity_frame(equity, index)
+    out["_equity_curve"] = curve
     out["_trades"] = trades_df
     return _Stats(out, dtype=object)
 
 
-def _periods_not_dates(out: dict[str, Any], trades_df: pd.DataFrame) -> None:
-    """Without a DatetimeIndex Backtesting.py reports bar counts and no annualized figures."""
+def _periods_not_dates(out: dict[str, Any], trades_df: pd.DataFrame, curve: pd.DataFrame) -> None:
+    """Without a DatetimeIndex Backtesting.py has no calendar: durations are differences of the index values
+    (bar counts for a RangeIndex), unrounded, and the annualized figures come out of 1 ** nan == 1."""
     nan = float("nan")
-    for key in ("Return (Ann.) [%]", "Volatility (Ann.) [%]", "Sharpe Ratio", "Sortino Ratio", "Calmar Ratio"):
+    # annualized return (1 + 0) ** nan - 1 == 0; volatility, Sharpe and Sortino NaN; Calmar 0 / max drawdown
+    out["Return (Ann.) [%]"] = 0.0
+    for key in ("Volatility (Ann.) [%]", "Sharpe Ratio", "Sortino Ratio"):
         out[key] = nan
+    max_dd = float(np.nan_to_num(curve["DrawdownPct"].max()))
+    out["Calmar Ratio"] = 0.0 / max_dd if max_dd else nan
     out.pop("CAGR [%]", None)
-    durations = trades_df["Duration"] if len(trades_df) else pd.Series(dtype=float)
-    out["Max. Trade Duration"] = durations.max() if len(durations) else nan
-    out["Avg. Trade Duration"] = durations.mean() if len(durations) else nan
+    durations = curve["DrawdownDuration"]
+    if durations.notna().any():
+        out["Max. Drawdown Duration"] = durations.max()
+        out["Avg. Drawdown Duration"] = durations.mean()
+    trade_durations = trades_df["Duration"] if len(trades_df) else pd.Series(dtype=float)
+    out["Max. Trade Duration"] = trade_durations.max() if len(trade_durations) else nan
+    out["Avg. Trade Duration"] = trade_durations.mean() if len(trade_durations) else nan
+
+
+def _trade_times(out: dict[str, Any], trades_df: pd.DataFrame, index: pd.Index) -> None:
+    """Exposure and trade durations straight from the trades frame, as Backtesting.py computes them (exact
+    also for a trade that exits before the bar it entered; see stats_series)."""
+    have_position = np.repeat(0, len(index))
+    for entry, exit_ in zip(trades_df["EntryBar"], trades_df["ExitBar"], strict=True):
+        have_position[entry : exit_ + 1] = 1
+    out["Exposure Time [%]"] = have_position.mean() * 100
+    durations = trades_df["Duration"]
+    period: Any = pd.Series(index[-100:]).diff().dropna().median()  # Backtesting.py's _data_period
+
+    def rounded(value: Any) -> Any:
+        if not isinstance(value, pd.Timedelta):
+            return value
+        return value.ceil(period.resolution_string)
+
+    out["Max. Trade Duration"] = rounded(durations.max())
+    out["Avg. Trade Duration"] = rounded(durations.mean())
+
+
+def _no_drawdown_period(out: dict[str, Any], curve: pd.DataFrame) -> None:
+    """Without any drawdown period (equity never fell, or fell only at the last bar) Backtesting.py's
+    durations fall back to the drawdown values themselves (zeros as NaN): floats, not durations."""
+    if curve["DrawdownDuration"].notna().any():
+        return
+    fallback = curve["DrawdownPct"].replace(0, np.nan)
+    out["Max. Drawdown Duration"] = fallback.max()
+    out["Avg. Drawdown Duration"] = fallback.mean()
 
 
 def stats_from_frames(

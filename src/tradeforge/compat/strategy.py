@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.compat._data import _Data, _Indicator
-from tradeforge.compat.errors import CompatTypeError, CompatValueError, UnknownParameterError
+from tradeforge.compat.errors import CompatRuntimeError, CompatTypeError, CompatValueError, UnknownParameterError
 from tradeforge.core.errors import LookAheadError
 
 if TYPE_CHECKING:
@@ -103,6 +103,19 @@ class Strategy(metaclass=ABCMeta):
         def fmt(text: str) -> str:
             return text.format(*map(_as_str, args), **{k: _as_str(v) for k, v in kwargs.items()})
 
+        columns: list[str] | None = None
+        if not callable(func):  # minitrade: self.I(df_or_series_or_array, name=...) declares precomputed values
+            given = func
+            if isinstance(given, pd.DataFrame):
+                columns = [str(c) for c in given.columns]
+            if name is None:
+                name = str(getattr(given, "name", None) or "indicator")
+
+            def func() -> Any:
+                return given
+
+            func.__name__ = str(name)
+
         label: str | list[str]
         if name is None:
             params = ",".join(filter(None, map(_as_str, chain(args, kwargs.values()))))
@@ -124,11 +137,15 @@ class Strategy(metaclass=ABCMeta):
             )
         self._check_causal(func, args, kwargs, label, value, n)
         if overlay is None and np.issubdtype(value.dtype, np.number):
+            close = np.asarray(self._data.Close, dtype=float)
+            if close.ndim == 2:  # multi-asset data: bars x assets; indicators are assets x bars
+                close = close.T if value.ndim == 2 and value.shape[0] == close.shape[1] else close.mean(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                x = value / np.asarray(self._data.Close, dtype=float)
+                x = value / close
                 overlay = bool(((x < 1.4) & (x > 0.6)).mean() > 0.6)
+        extra = {"columns": columns} if columns is not None else {}
         indicator = _Indicator(
-            value, name=label, plot=plot, overlay=overlay, color=color, scatter=scatter, index=self.data.index
+            value, name=label, plot=plot, overlay=overlay, color=color, scatter=scatter, index=self.data.index, **extra
         )
         self._indicators.append(indicator)
         return indicator
@@ -138,8 +155,8 @@ class Strategy(metaclass=ABCMeta):
     ) -> np.ndarray:  # type: ignore[type-arg]
         try:
             value = func(*args, **kwargs)
-        except Exception as exc:
-            raise CompatValueError(f'indicator "{label}" raised {type(exc).__name__}: {exc}') from exc
+        except Exception as exc:  # a RuntimeError, as in Backtesting.py
+            raise CompatRuntimeError(f'indicator "{label}" raised {type(exc).__name__}: {exc}') from exc
         if isinstance(value, pd.DataFrame):
             value = value.values.T
         array: np.ndarray | None = None  # type: ignore[type-arg]
@@ -219,10 +236,16 @@ class Strategy(metaclass=ABCMeta):
         sl: float | None = None,
         tp: float | None = None,
         tag: object = None,
+        symbol: str | None = None,
+        ticker: str | None = None,
     ) -> Order:
         """A long order: size in units (whole number >= 1) or as a fraction of available margin (0 < size < 1).
-        With limit and/or stop it is a limit, stop or stop-limit order; sl/tp attach exits to the trade."""
+        With limit and/or stop it is a limit, stop or stop-limit order; sl/tp attach exits to the trade.
+        Multi-asset strategies name the asset: symbol= (or ticker=, minitrade's word)."""
         _check_size(size)
+        asset = symbol or ticker
+        if asset is not None:
+            return self._broker.new_order(float(size), limit, stop, sl, tp, tag, symbol=asset)  # type: ignore[call-arg]
         return self._broker.new_order(float(size), limit, stop, sl, tp, tag)
 
     def sell(
@@ -234,10 +257,15 @@ class Strategy(metaclass=ABCMeta):
         sl: float | None = None,
         tp: float | None = None,
         tag: object = None,
+        symbol: str | None = None,
+        ticker: str | None = None,
     ) -> Order:
         """A short order (see buy). It does not close a long trade unless exclusive_orders=True or the sizes
         net out; use position.close() or trade.close() to exit."""
         _check_size(size)
+        asset = symbol or ticker
+        if asset is not None:
+            return self._broker.new_order(-float(size), limit, stop, sl, tp, tag, symbol=asset)  # type: ignore[call-arg]
         return self._broker.new_order(-float(size), limit, stop, sl, tp, tag)
 
     # ------------------------------------------------------------------ state
@@ -270,6 +298,36 @@ class Strategy(metaclass=ABCMeta):
     def closed_trades(self) -> tuple[Trade, ...]:
         """Settled trades."""
         return self._broker.closed_trades()
+
+    # ------------------------------------------------------------ multi-asset
+    @property
+    def alloc(self) -> Any:
+        """minitrade's allocation (multi-asset data only): ``self.alloc.add(...).equal_weight()``, then
+        ``self.rebalance()``. Empty again at the start of every next()."""
+        alloc = getattr(self._broker, "alloc", None)
+        if alloc is None:
+            raise CompatValueError(
+                "self.alloc needs multi-asset data: a DataFrame with 2-level columns (symbol, field), e.g. "
+                "pd.concat({'AAPL': aapl, 'MSFT': msft}, axis=1)"
+            )
+        return alloc
+
+    def rebalance(
+        self,
+        *,
+        force: bool = False,
+        rtol: float = 0.0,
+        atol: float = 0.0,
+        cash_reserve: float = 0.0,
+        limit_offset: float | None = None,
+    ) -> list[Order]:
+        """Send the orders that bring every asset to its alloc weight of equity (multi-asset data only): see
+        MultiRun.rebalance. Negative weights are shorts; limit_offset turns the orders into limit orders."""
+        if not hasattr(self._broker, "rebalance"):
+            raise CompatValueError("rebalance() needs multi-asset data: a DataFrame with 2-level columns")
+        return self._broker.rebalance(  # type: ignore[no-any-return]
+            force=force, rtol=rtol, atol=atol, cash_reserve=cash_reserve, limit_offset=limit_offset
+        )
 
 
 def vars_of(klass: type) -> dict[str, Any]:

@@ -60,8 +60,11 @@ class SequentialBroker:
         self.working: list[Order] = []
         self.warnings: list[str] = []  # orders the broker cancelled, and why (Backtesting.py warns)
         self.on_warning: Callable[[str], None] | None = None
+        self._step_done = -1  # the step whose queue was processed (multi-asset: once per step)
         self._liquidating: tuple[float, int] | None = None  # (price, bar): fill exits at once at this price
         self.cash: dict[str, float] = {}  # per strategy: cash as Backtesting.py computes it (see equity())
+        # trades whose size Backtesting.py holds as a float (split by an exit aimed at them), not an int
+        self.float_sizes: set[int] = set()
 
     engine: Engine
 
@@ -149,7 +152,18 @@ class SequentialBroker:
 
     # -------------------------------------------------------------- bars in
     def on_bar(self, stream: Stream, i: int) -> None:
+        engine = self.engine
+        if len(engine.base) > 1:  # several symbols on one index: one pass over the whole queue per step
+            if self._step_done == engine.step:
+                return
+            self._step_done = engine.step
         self.process(stream, i)
+
+    def _bar(self, symbol: str, i: int) -> tuple[float, float, float, float]:
+        """(open, high, low, previous close) of bar i of symbol."""
+        col = self.engine.base[symbol].column
+        o = float(col("open")[i])
+        return o, float(col("high")[i]), float(col("low")[i]), float(col("close")[i - 1]) if i > 0 else o
 
     def process(self, stream: Stream, i: int) -> None:
         """Process the queue against bar i of stream (Backtesting.py's _process_orders)."""
@@ -162,9 +176,14 @@ class SequentialBroker:
         price_of = self._price_of(stream, i)
         step = self.engine.step
         reprocess = False
+        bar = (o, h, low, prev_close)
         for order in list(self.working):
-            if order.symbol != symbol or order not in self.working:
+            if order not in self.working:
                 continue
+            if order.symbol != symbol:  # multi-asset: every symbol's orders in one pass, in queue order
+                o, h, low, prev_close = self._bar(order.symbol, i)
+            elif o != bar[0] or h != bar[1]:
+                o, h, low, prev_close = bar
             is_long = order.side is Side.BUY
             stop = None if order.triggered else order.stop
             if stop is not None:
@@ -208,7 +227,11 @@ class SequentialBroker:
         fee = self.commission(size, price)
         self._exit_cash(order.strategy, size, price, trade.entry_price, fee)
         self._remove(order)
+        partial = qty < abs(trade.size)
         self.engine.order_filled(order, qty, price, fee, Liquidity.TAKER, _reason(order), at_step=at)
+        if partial:  # Backtesting.py splits it with a float size (math.copysign): both parts are floats
+            self.float_sizes.add(trade.id)
+            self.float_sizes.add(self.engine.portfolio.books[order.strategy].closed_trades[-1].id)
 
     # ------------------------------------------------------------- entries
     def _entry(
@@ -233,13 +256,18 @@ class SequentialBroker:
         if order.qty is None:
             units = int((self.margin_available(order.strategy, price_of) * lev * abs(bt_size)) // unit_cost)
             if not units:
-                self._drop(order, OrderStatus.CANCELLED, "insufficient margin for even one unit of a relative size")
+                self._drop_for_margin(order, "the relative-sized order", price_of)
                 return False
             order.qty = float(units)
         need = order.remaining
+        floats = self.float_sizes
+        # Backtesting.py's need_size is an int until it absorbs a float-sized trade (need_size += trade.size);
+        # the part it then closes of a trade, and the trade it opens, are floats too
+        need_float = False
         if engine.portfolio.mode is PositionMode.NETTING:
             closed = 0.0
             fee = 0.0
+            split: Trade | None = None
             for trade in self._trades(order):
                 if need - closed <= 0:
                     break
@@ -250,11 +278,18 @@ class SequentialBroker:
                 self._exit_cash(order.strategy, math.copysign(part, trade.size), price, trade.entry_price, part_fee)
                 fee += part_fee
                 closed += part
+                if part < abs(trade.size):
+                    split = trade
+                elif trade.id in floats:
+                    need_float = True
             if closed > 0:
                 engine.order_filled(order, closed, price, fee, Liquidity.TAKER, _reason(order), at_step=at)
                 need -= closed
+                if split is not None and need_float:
+                    floats.add(split.id)  # what is left of it: trade.size + need_size
+                    floats.add(engine.portfolio.books[order.strategy].closed_trades[-1].id)  # -need_size
         if need > 0 and need * unit_cost > self.margin_available(order.strategy, price_of) * lev:
-            self._drop(order, OrderStatus.CANCELLED, "insufficient margin")
+            self._drop_for_margin(order, "the order", price_of)
             return False
         self._remove(order)
         if need <= 0:
@@ -262,21 +297,30 @@ class SequentialBroker:
         fee = self.commission(sign * need, adjusted)
         self._entry_cash(order.strategy, fee)
         engine.order_filled(order, need, adjusted, fee, Liquidity.TAKER, _reason(order), at_step=at)
+        if need_float:
+            floats.add(engine.portfolio.books[order.strategy].open_trades[-1].id)
         if order.sl is None and order.tp is None:
             return False
         if is_market:
             return True
         sl, tp = order.sl, order.tp
-        if stop is not None and order.limit is None and tp is not None:
-            # the stop and the take-profit were both reached in this bar, the stop-loss was not: not ambiguous
-            if (sign > 0 and tp <= h and (sl if sl is not None else -_INF) < low) or (
-                sign < 0 and tp >= low and (sl if sl is not None else _INF) > h
-            ):
-                return True
+        # the stop and the take-profit were both reached in this bar, the stop-loss was not: not ambiguous
+        if (
+            stop is not None
+            and order.limit is None
+            and tp is not None
+            and (
+                (sign > 0 and tp <= h and (sl if sl is not None else -_INF) < low)
+                or (sign < 0 and tp >= low and (sl if sl is not None else _INF) > h)
+            )
+        ):
+            return True
         if (sl is not None and low <= sl <= h) or (tp is not None and low <= tp <= h):
             self._warn(
-                f"{order.describe()}: a stop-loss/take-profit would execute in the bar its entry filled; "
-                "the intrabar path is unknown, so it is left for the next bar"
+                f"time={self.engine.step}: A contingent SL/TP order would execute in the same bar its parent "
+                f"stop/limit order ({order.describe()}) was turned into a trade. Since the intra-bar price path is "
+                "unknown, the SL/TP order will instead be executed on the next (matching) price/bar, making the "
+                "result (of this trade) somewhat dubious. See https://github.com/kernc/backtesting.py/issues/119"
             )
         return False
 
@@ -284,10 +328,17 @@ class SequentialBroker:
         if order in self.working:
             self.working.remove(order)
 
-    def _drop(self, order: Order, status: OrderStatus, reason: str) -> None:
+    def _drop_for_margin(self, order: Order, what: str, price_of: Callable[[str], float]) -> None:
+        """Cancel an order the account cannot pay for, warning as Backtesting.py does."""
+        equity = self.equity(order.strategy, price_of)
+        available = self.margin_available(order.strategy, price_of)
+        reason = (
+            f"time={self.engine.step}: Broker canceled {what} due to insufficient margin "
+            f"(equity={equity:.2f}, margin_available={available:.2f})."
+        )
         self._remove(order)
-        self._warn(f"{order.describe()} cancelled: {reason}")
-        self.engine.order_status(order, status, reason)
+        self._warn(reason)
+        self.engine.order_status(order, OrderStatus.CANCELLED, reason)
 
     # -------------------------------------------------------------- wipeout
     def liquidate(self, strategy: str, price: float, bar: int) -> None:

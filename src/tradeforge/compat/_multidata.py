@@ -1,0 +1,202 @@
+"""minitrade-style data for multi-asset strategies: a 2-level column DataFrame (symbol, field), revealed bar by bar.
+
+``self.data.Close`` is a 2-D array (bars x symbols) whose ``.df`` is a DataFrame with one column per symbol;
+``self.data["AAPL"]`` is that symbol's single-asset data (``.Close[-1]``, ``.df``); ``self.data.df`` the 2-level
+frame so far; ``self.data.ta.roc(10)`` TA-Lib per symbol.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeforge.compat._data import _Array, _Data
+
+FIELDS = ("Open", "High", "Low", "Close", "Volume")
+
+
+class _MultiData:
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.__df = df
+        self.__len = len(df)
+        self.__symbols = [str(s) for s in dict.fromkeys(df.columns.get_level_values(0))]
+        index = df.index.copy()
+        self.__index = index
+        self.__arrays: dict[str, _Array] = {}
+        fields = dict.fromkeys(str(f) for f in df.columns.get_level_values(1))
+        for field in fields:
+            frame = df.xs(field, axis=1, level=1)
+            self.__arrays[field] = _Array(
+                frame.to_numpy(dtype=float), name=field, index=index, columns=[str(c) for c in frame.columns]
+            )
+        self.__per_symbol = {s: _Data(df[s]) for s in self.__symbols}
+        self.__cache: dict[str, Any] = {}
+
+    # ------------------------------------------------------------- revealing
+    def _set_length(self, length: int) -> None:
+        self.__len = length
+        self.__cache.clear()
+        for data in self.__per_symbol.values():
+            data._set_length(length)
+
+    def _update(self) -> None:
+        for data in self.__per_symbol.values():
+            data._update()
+
+    def __len__(self) -> int:
+        return self.__len
+
+    # ---------------------------------------------------------------- access
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.__symbols)
+
+    tickers = symbols
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.__per_symbol:
+            return self.__per_symbol[key]
+        return self.__get(key)
+
+    def __getattr__(self, item: str) -> Any:
+        if item.startswith("_"):
+            raise AttributeError(item)
+        try:
+            return self.__get(item)
+        except KeyError:
+            raise AttributeError(
+                f"data has no field {item!r}; fields: {list(self.__arrays)}; symbols (data['X']): {self.__symbols}"
+            ) from None
+
+    def __get(self, field: str) -> Any:
+        arr = self.__cache.get(field)
+        if arr is None:
+            arr = self.__cache[field] = self.__arrays[field][: self.__len]
+        return arr
+
+    @property
+    def Open(self) -> _Array:
+        return self.__get("Open")  # type: ignore[no-any-return]
+
+    @property
+    def High(self) -> _Array:
+        return self.__get("High")  # type: ignore[no-any-return]
+
+    @property
+    def Low(self) -> _Array:
+        return self.__get("Low")  # type: ignore[no-any-return]
+
+    @property
+    def Close(self) -> _Array:
+        return self.__get("Close")  # type: ignore[no-any-return]
+
+    @property
+    def Volume(self) -> _Array:
+        return self.__get("Volume")  # type: ignore[no-any-return]
+
+    @property
+    def index(self) -> pd.Index:
+        return self.__index[: self.__len]
+
+    @property
+    def df(self) -> pd.DataFrame:
+        return self.__df.iloc[: self.__len] if self.__len < len(self.__df) else self.__df
+
+    @property
+    def ta(self) -> Any:
+        """TA-Lib per symbol over the data so far: ``self.data.ta.roc(10)`` -> one column per symbol."""
+        return self.df.ta
+
+    @property
+    def pip(self) -> float:
+        return min(d.pip for d in self.__per_symbol.values())
+
+    def __repr__(self) -> str:
+        i = self.__len - 1
+        last = {s: float(self.__arrays["Close"][i, k]) for k, s in enumerate(self.__symbols)}
+        return f"<MultiData i={i} ({self.__index[i]}) Close={last}>"
+
+
+def is_multi_asset(df: pd.DataFrame) -> bool:
+    return isinstance(df.columns, pd.MultiIndex) and df.columns.nlevels == 2
+
+
+def normalise_multi(df: pd.DataFrame) -> pd.DataFrame:
+    """Validate a (symbol, field) frame; add missing Volume columns as NaN. Raises ValueError naming what is wrong."""
+    from tradeforge.compat.errors import CompatValueError
+
+    symbols = [str(s) for s in dict.fromkeys(df.columns.get_level_values(0))]
+    if not symbols:
+        raise CompatValueError("multi-asset data has no symbols: columns must be (symbol, field) pairs")
+    parts = {}
+    for symbol in symbols:
+        sub = df[symbol].copy()
+        missing = [c for c in ("Open", "High", "Low", "Close") if c not in sub.columns]
+        if missing:
+            raise CompatValueError(
+                f"multi-asset data: symbol {symbol!r} lacks {missing}; each symbol needs Open, High, Low, Close "
+                f"(and optionally Volume) columns, it has {list(sub.columns)}"
+            )
+        if "Volume" not in sub.columns:
+            sub["Volume"] = np.nan
+        nan_rows = sub[["Open", "High", "Low", "Close"]].isnull().any(axis=1)
+        if nan_rows.any():
+            first = sub.index[int(np.argmax(nan_rows.to_numpy()))]
+            raise CompatValueError(
+                f"multi-asset data: {symbol} has missing OHLC values in {int(nan_rows.sum())} rows (first at "
+                f"{first}); the symbols must share one index: drop or fill those rows (df.dropna(), df.ffill())"
+            )
+        parts[symbol] = sub[list(FIELDS) + [c for c in sub.columns if c not in FIELDS]]
+    return pd.concat(parts, axis=1)
+
+
+def multi_asset_frame(frames: dict[str, pd.DataFrame], *, fill_gaps: bool = True) -> pd.DataFrame:
+    """One (symbol, field) DataFrame from per-symbol OHLCV frames.
+
+    The index is the union of the symbols' times from the first time every symbol has a bar. A symbol without a
+    bar at some time (a gap in its data) gets a flat bar at its previous close with zero volume when fill_gaps,
+    which is what a market with no trades shows; with fill_gaps=False such rows are an error."""
+    from tradeforge.compat.errors import CompatValueError
+
+    if not frames:
+        raise CompatValueError("multi_asset_frame needs at least one symbol's frame")
+    parts = {}
+    for symbol, frame in frames.items():
+        renamed = frame.rename(columns=lambda c: str(c).capitalize())
+        missing = [c for c in ("Open", "High", "Low", "Close") if c not in renamed.columns]
+        if missing:
+            raise CompatValueError(f"{symbol}: missing columns {missing}; it has {list(frame.columns)}")
+        if "Volume" not in renamed.columns:
+            renamed["Volume"] = np.nan
+        parts[symbol] = renamed[list(FIELDS)]
+    start = max(p.index[0] for p in parts.values())
+    index = parts[next(iter(parts))].index
+    for p in parts.values():
+        index = index.union(p.index)
+    index = index[index >= start]
+    out = {}
+    for symbol, p in parts.items():
+        aligned = p.reindex(index)
+        gaps = aligned["Close"].isna()
+        if gaps.any():
+            if not fill_gaps:
+                raise CompatValueError(
+                    f"{symbol} has no bar at {int(gaps.sum())} of the {len(index)} times (first {index[gaps][0]}); "
+                    "pass fill_gaps=True to hold its last close over those bars"
+                )
+            close = aligned["Close"].ffill()
+            for col in ("Open", "High", "Low"):
+                aligned[col] = aligned[col].fillna(close)
+            aligned["Close"] = close
+            aligned["Volume"] = aligned["Volume"].fillna(0.0)
+        out[symbol] = aligned
+    return pd.concat(out, axis=1)
+
+
+def load_samples_frame(names: list[str], *, fill_gaps: bool = True) -> pd.DataFrame:
+    """Bundled samples (e.g. ["AAPL", "IBM", "KO", "MSFT"]) as one multi-asset (symbol, field) DataFrame."""
+    from tradeforge.data import load_sample_frame
+
+    return multi_asset_frame({name: load_sample_frame(name) for name in names}, fill_gaps=fill_gaps)

@@ -1,0 +1,176 @@
+"""Multi-asset strategies (minitrade style): 2-level data, self.alloc, self.rebalance(), per-asset results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradeforge.compat import Backtest, Strategy, load_samples_frame
+from tradeforge.compat.errors import CompatValueError
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+STOCKS = ["AAPL", "IBM", "KO", "MSFT"]
+CRYPTO = ["ADA-BTC", "DASH-BTC", "ETC-BTC", "ETH-BTC", "LTC-BTC", "NXT-BTC", "TRX-BTC", "XLM-BTC", "XMR-BTC", "ZEC-BTC"]
+
+
+class TopRoc(Strategy):
+    """Hold the `top` assets with the highest positive rate of change, equal weight (minitrade's example)."""
+
+    n = 10
+    top = 2
+    rtol = 0.0
+    reserve = 0.05
+
+    def init(self) -> None:
+        self.roc = self.I(self.data.ta.roc(self.n), name="ROC")
+
+    def next(self) -> None:
+        roc = self.roc.df.iloc[-1]
+        self.alloc.add(roc.nlargest(self.top).index, roc > 0).equal_weight()
+        self.rebalance(rtol=self.rtol, cash_reserve=self.reserve)
+
+
+@pytest.fixture(scope="module")
+def stocks() -> pd.DataFrame:
+    return load_samples_frame(STOCKS)
+
+
+def realised_weights(stats: pd.Series, data: pd.DataFrame, k: int) -> pd.Series:
+    """Each asset's value / equity at bar k's close, holding the units bought by the rebalance of bar k
+    (with trade_on_close its fills are at bar k's close and booked with bar k + 1)."""
+    held = stats["_positions"].iloc[k + 1]
+    closes = data.xs("Close", axis=1, level=1).iloc[k]
+    values = held * closes
+    equity = stats["_equity_curve"]["Equity"].iloc[k]  # at k's close; fills at that close leave it unchanged
+    return values / equity
+
+
+def test_rebalance_meets_target_weights_after_every_rebalance(stocks: pd.DataFrame) -> None:
+    stats = Backtest(stocks, TopRoc, cash=1_000_000, trade_on_close=True).run()
+    rebalances = stats["_rebalances"]
+    assert len(rebalances) > 600
+    checked = 0
+    index = list(stocks.index)
+    for when, target in rebalances.iloc[:-1].iterrows():
+        k = index.index(when)
+        actual = realised_weights(stats, stocks, k)
+        closes = stocks.xs("Close", axis=1, level=1).iloc[k]
+        # whole shares: each asset may miss by one share, and by one more when the buys are trimmed to what the
+        # account can pay for (another asset left within tolerance just above its target)
+        unit = closes / stats["_equity_curve"]["Equity"].iloc[k]
+        goal = target * (1 - TopRoc.reserve)
+        assert (np.abs(actual - goal) <= 2 * unit + 1e-9).all(), (when, actual.to_dict(), goal.to_dict())
+        checked += 1
+    assert checked > 600
+    assert stats["# Trades"] > 50
+
+
+def test_rebalance_tolerance_leaves_small_drifts_alone(stocks: pd.DataFrame) -> None:
+    tight = Backtest(stocks, TopRoc, cash=1_000_000, trade_on_close=True).run()
+    loose = Backtest(stocks, TopRoc, cash=1_000_000, trade_on_close=True).run(rtol=0.2)
+    assert loose["# Trades"] < tight["# Trades"]
+    index = list(stocks.index)
+    for when, target in loose["_rebalances"].iloc[:-1].iterrows():
+        k = index.index(when)
+        actual = realised_weights(loose, stocks, k)
+        goal = target * (1 - TopRoc.reserve)
+        unit = stocks.xs("Close", axis=1, level=1).iloc[k] / loose["_equity_curve"]["Equity"].iloc[k]
+        assert (np.abs(actual - goal) <= 0.2 * np.abs(goal) + 2 * unit + 1e-9).all(), (when, actual.to_dict())
+
+
+def test_per_asset_and_portfolio_results(stocks: pd.DataFrame) -> None:
+    test = Backtest(stocks, TopRoc, cash=100_000, commission=0.001)
+    stats = test.run()
+    per = stats["_per_asset"]
+    assert list(per.index) == STOCKS
+    closed = stats["_trades"]
+    assert set(closed["Symbol"]) <= set(STOCKS)
+    assert int(per["# Trades"].sum()) == len(closed) == stats["# Trades"]
+    np.testing.assert_allclose(per["PnL [$]"].sum(), closed["PnL"].sum(), rtol=1e-9)
+    alloc = stats["_allocation"]
+    assert alloc.shape == (len(stocks), 4)
+    assert (alloc.sum(axis=1) <= 1.0 + 1e-6).all() and (alloc >= -1e-12).all().all()  # long only, no leverage
+    # equity = cash + held value: the last bar's equity equals the portfolio's valuation
+    held = stats["_positions"].iloc[-1] * stocks.xs("Close", axis=1, level=1).iloc[-1]
+    assert stats["Equity Final [$]"] == pytest.approx(stats["_equity_curve"]["Equity"].iloc[-1])
+    assert held.sum() / stats["Equity Final [$]"] == pytest.approx(alloc.iloc[-1].sum(), rel=1e-9)
+    # Buy & Hold is an equal-weight basket of the four stocks
+    closes = stocks.xs("Close", axis=1, level=1).to_numpy()
+    basket = (closes / closes[0]).mean(axis=1)
+    first = int(np.isnan(test.run()._strategy.roc).argmin(axis=-1).max())
+    assert stats["Buy & Hold Return [%]"] == pytest.approx((basket[-1] / basket[first] - 1) * 100, rel=1e-9)
+
+
+def test_crypto_rotation_over_ten_pairs_with_gaps_filled() -> None:
+    data = load_samples_frame(CRYPTO)
+    assert list(dict.fromkeys(data.columns.get_level_values(0))) == CRYPTO
+    assert not data.isna().any().any()
+    stats = Backtest(data, TopRoc, cash=1_000, commission=0.001).run(n=12, top=3, rtol=0.1)
+    assert stats["# Trades"] > 20
+    assert set(stats["_trades"]["Symbol"]) > {"ETH-BTC"} or len(set(stats["_trades"]["Symbol"])) >= 3
+
+
+class LongShort(Strategy):
+    """Long the strongest, short the weakest asset (negative weight), with limit orders."""
+
+    n = 20
+    offset = None
+
+    def init(self) -> None:
+        self.roc = self.I(self.data.ta.roc(self.n), name="ROC")
+
+    def next(self) -> None:
+        roc = self.roc.df.iloc[-1]
+        self.alloc.weights = {roc.idxmax(): 0.4, roc.idxmin(): -0.4}
+        self.rebalance(rtol=0.05, limit_offset=self.offset)
+
+
+def test_short_weights_and_limit_orders(stocks: pd.DataFrame) -> None:
+    stats = Backtest(stocks, LongShort, cash=1_000_000, trade_on_close=True).run()
+    trades = stats["_trades"]
+    assert (trades["Size"] < 0).any() and (trades["Size"] > 0).any()
+    alloc = stats["_allocation"]
+    assert alloc.min().min() < -0.3 and alloc.max().max() > 0.3
+    limited = Backtest(stocks, LongShort, cash=1_000_000).run(offset=0.002)
+    lt = limited["_trades"]
+    assert len(lt) > 10
+    # a limit buy fills at or below its limit: entries of longs are never above the prior close * (1 - 0.002)
+    closes = stocks.xs("Close", axis=1, level=1)
+    longs = lt[lt["Size"] > 0]
+    for _, t in longs.head(50).iterrows():
+        k = int(t["EntryBar"])
+        assert t["EntryPrice"] <= closes[t["Symbol"]].iloc[:k].iloc[-1] * (1 - 0.002) + 1e-9 or k == 0
+
+
+def test_single_symbol_orders_and_position_call(stocks: pd.DataFrame) -> None:
+    class BuyAapl(Strategy):
+        def next(self) -> None:
+            if not self.position("AAPL"):
+                self.buy(symbol="AAPL", size=10)
+            assert self.position("MSFT").size == 0
+            assert self.position() is self.position  # minitrade's call and Backtesting.py's property agree
+
+    stats = Backtest(stocks, BuyAapl, cash=100_000).run()
+    assert stats["_positions"]["AAPL"].iloc[-1] == 10
+    assert stats["_positions"][["IBM", "KO", "MSFT"]].abs().sum().sum() == 0
+
+
+def test_multi_asset_misuse(stocks: pd.DataFrame) -> None:
+    class NoSymbol(Strategy):
+        def next(self) -> None:
+            self.buy(size=1)
+
+    with pytest.raises(Exception, match="name the asset"):
+        Backtest(stocks, NoSymbol).run()
+
+    class Unknown(Strategy):
+        def next(self) -> None:
+            self.alloc.add(["TSLA"])
+
+    with pytest.raises(Exception, match="unknown assets"):
+        Backtest(stocks, Unknown).run()
+    broken = stocks.drop(columns=[("KO", "Low")])
+    with pytest.raises(CompatValueError, match="KO"):
+        Backtest(broken, TopRoc)

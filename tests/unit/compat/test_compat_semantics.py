@@ -1,0 +1,164 @@
+"""Details of Backtesting.py 0.6.6's behaviour that tradeforge.compat reproduces, each checked against it."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import backtesting
+import pandas as pd
+import pytest
+from backtesting.test import GOOG
+
+import tradeforge.compat as compat
+
+SHORT = GOOG.iloc[:60]
+LIBS = pytest.mark.parametrize("lib", [backtesting, compat], ids=["backtesting", "compat"])
+
+
+def run(lib: Any, strategy: type, data: pd.DataFrame = SHORT, **kwargs: Any) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return lib.Backtest(data, strategy, **kwargs).run()
+
+
+@LIBS
+def test_equity_in_init_is_the_cash(lib: Any) -> None:
+    class S(lib.Strategy):
+        def init(self):
+            self.seen = self.equity
+
+        def next(self):
+            pass
+
+    assert run(lib, S, cash=12_345)["_strategy"].seen == 12_345
+
+
+@LIBS
+def test_cancelling_a_stop_loss_order_removes_it_from_the_trade(lib: Any) -> None:
+    class S(lib.Strategy):
+        def init(self):
+            self.seen = []
+
+        def next(self):
+            if len(self.data) == 5:
+                self.buy(size=1, sl=self.data.Close[-1] * 0.5, tp=self.data.Close[-1] * 2)
+            elif len(self.data) == 7:
+                sl_order = next(o for o in self.orders if o.is_contingent and o.stop is not None)
+                sl_order.cancel()
+                self.seen.append((self.trades[0].sl, self.trades[0].tp is not None, len(self.orders)))
+            elif len(self.data) == 9:
+                self.trades[0].close()
+
+    stats = run(lib, S)
+    assert stats["_strategy"].seen == [(None, True, 1)]
+    assert pd.isna(stats["_trades"]["SL"].iloc[0]) and stats["_trades"]["TP"].notna().iloc[0]
+
+
+@LIBS
+def test_trade_sizes_turn_float_when_trade_close_splits_a_trade(lib: Any) -> None:
+    class S(lib.Strategy):
+        def init(self):
+            self.seen = []
+
+        def next(self):
+            n = len(self.data)
+            if n == 3:
+                self.buy(size=10)
+            elif n == 5:
+                self.trades[0].close(0.3)
+            elif n == 7:
+                self.seen.append(("open", type(self.trades[0].size), type(self.closed_trades[0].size)))
+                self.sell(size=9)  # absorbs the float-sized trade (7.0): the trade it opens is a float too
+            elif n == 9:
+                self.seen.append(("reversed", self.trades[0].size, type(self.trades[0].size)))
+                self.position.close()
+
+    stats = run(lib, S, finalize_trades=True)
+    assert stats["_strategy"].seen == [("open", float, float), ("reversed", -2.0, float)]
+    assert stats["_trades"]["Size"].tolist() == [3.0, 7.0, -2.0]
+
+
+@LIBS
+def test_broker_cancellations_warn(lib: Any) -> None:
+    class S(lib.Strategy):
+        def init(self):
+            pass
+
+        def next(self):
+            self.buy(size=10_000)
+
+    with pytest.warns(UserWarning, match="insufficient margin"):
+        lib.Backtest(GOOG.iloc[:5], S, cash=1000, finalize_trades=True).run()
+
+
+@LIBS
+def test_next_is_looked_up_every_bar(lib: Any) -> None:
+    class S(lib.Strategy):
+        def init(self):
+            self.calls = 0
+
+        def next(self):
+            self.calls += 1
+            self.next = lambda: None
+
+    assert run(lib, S)["_strategy"].calls == 1
+
+
+@LIBS
+def test_a_failing_indicator_raises_runtime_error(lib: Any) -> None:
+    def broken(values):
+        raise ZeroDivisionError("no")
+
+    class S(lib.Strategy):
+        def init(self):
+            self.I(broken, self.data.Close)
+
+        def next(self):
+            pass
+
+    with pytest.raises(RuntimeError):
+        run(lib, S)
+
+
+@LIBS
+def test_out_of_money_closes_every_other_open_trade(lib: Any) -> None:
+    """Backtesting.py removes trades from the list it iterates: with 4 open trades, 2 are closed."""
+
+    class S(lib.Strategy):
+        def init(self):
+            pass
+
+        def next(self):
+            if len(self.data) <= 5:
+                self.sell(size=3)
+
+    data = pd.DataFrame(
+        {"Open": 100.0, "High": 101.0, "Low": 99.0, "Close": 100.0},
+        index=pd.date_range("2020-01-01", periods=30, freq="D"),
+    )
+    data.iloc[15:, :] = 1000.0
+    stats = run(lib, S, data=data, cash=1000, margin=0.1)
+    assert stats["Equity Final [$]"] == 0
+    trades = stats["_trades"]
+    assert len(trades) == 2 and (trades["ExitBar"] == 15).all()
+    assert trades["EntryBar"].tolist() == [2, 4]
+
+
+def test_closed_trades_views_are_stable() -> None:
+    class S(compat.Strategy):
+        def init(self):
+            self.views = []
+
+        def next(self):
+            if len(self.data) % 4 == 0:
+                self.buy(size=1)
+            elif self.trades:
+                self.trades[0].close()
+            self.views.append(self.closed_trades)
+
+    stats = run(compat, S)
+    views = stats["_strategy"].views
+    assert len(views[-1]) == len(stats["_trades"]) > 5
+    for earlier in views:
+        assert all(a is b for a, b in zip(earlier, views[-1], strict=False))
