@@ -7,7 +7,7 @@ frame so far; ``self.data.ta.roc(10)`` TA-Lib per symbol.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ class _MultiData:
             self.__arrays[field] = _Array(
                 frame.to_numpy(dtype=float), name=field, index=index, columns=[str(c) for c in frame.columns]
             )
-        self.__per_symbol = {s: _Data(df[s]) for s in self.__symbols}
+        self.__per_symbol = {s: _Data(cast(pd.DataFrame, df[s])) for s in self.__symbols}
         self.__cache: dict[str, Any] = {}
 
     # ------------------------------------------------------------- revealing
@@ -141,7 +141,7 @@ def normalise_multi(df: pd.DataFrame) -> pd.DataFrame:
             )
         if "Volume" not in sub.columns:
             sub["Volume"] = np.nan
-        nan_rows = sub[["Open", "High", "Low", "Close"]].isnull().any(axis=1)
+        nan_rows = cast(pd.DataFrame, sub[["Open", "High", "Low", "Close"]]).isnull().any(axis="columns")
         if nan_rows.any():
             first = sub.index[int(np.argmax(nan_rows.to_numpy()))]
             raise CompatValueError(

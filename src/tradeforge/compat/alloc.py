@@ -109,7 +109,7 @@ class Allocation:
                     f"{len(weights)} weights for {len(self._pool)} candidates {self._pool}: give one per candidate"
                 )
             series = pd.Series(0.0, index=self._symbols, dtype=float)
-            series[self._pool] = [float(w) for w in weights]
+            series.loc[self._pool] = np.asarray([float(w) for w in weights], dtype=float)
         else:
             self.set_weights(weights)
             return self

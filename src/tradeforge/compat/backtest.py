@@ -7,7 +7,7 @@ import math
 import warnings
 from collections.abc import Callable
 from numbers import Number
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -131,7 +131,7 @@ class Backtest:
                 f"'Volume'; missing {missing}, columns present: {list(data.columns)}"
             )
         ohlc = data[["Open", "High", "Low", "Close"]] if self._symbols is None else data.xs("Close", axis=1, level=1)
-        nan_rows = ohlc.isnull().any(axis=1)
+        nan_rows = cast(pd.DataFrame, ohlc).isnull().any(axis="columns")
         if nan_rows.any():
             first = data.index[int(np.argmax(nan_rows.to_numpy()))]
             raise CompatValueError(
@@ -193,7 +193,7 @@ class Backtest:
         if self._symbols is not None:
             from tradeforge.compat.multi import MultiRun
 
-            frames = {symbol: df[symbol] for symbol in self._symbols}
+            frames = {symbol: cast(pd.DataFrame, df[symbol]) for symbol in self._symbols}
             run = MultiRun(frames, self._timestamps(), **settings)
             data = _MultiData(df.copy(deep=False))
         else:
@@ -295,7 +295,7 @@ class Backtest:
             )
         title = str(strategy) if strategy is not None else "Backtest"
         if self._symbols is not None:  # one candle panel per asset, portfolio equity, allocation over time
-            panels = {symbol: self._data[symbol] for symbol in self._symbols}
+            panels = {symbol: cast(pd.DataFrame, self._data[symbol]) for symbol in self._symbols}
             kwargs.setdefault("allocation", results.get("_allocation"))
             return plot_backtest(
                 None, results, specs, filename=filename, title=title, extra_price_panels=panels, **kwargs

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ class MultiRun(Run):
     def __init__(
         self,
         frames: Mapping[str, pd.DataFrame],
-        ts: np.ndarray,  # type: ignore[type-arg]
+        ts: np.ndarray,
         *,
         cash: float,
         commission: CommissionFunc,
@@ -62,7 +62,7 @@ class MultiRun(Run):
         )
         self.engine = Engine(portfolio, self.broker, RiskEngine(RiskLimits(check_margin=False)))
         timeframe = int(ts[1] - ts[0]) if len(ts) > 1 else 86_400_000_000_000
-        self.closes: dict[str, np.ndarray] = {}  # type: ignore[type-arg]
+        self.closes: dict[str, np.ndarray] = {}
         for s in symbols:
             df = frames[s]
             self.closes[s] = df["Close"].to_numpy(dtype=float)
@@ -159,7 +159,7 @@ class MultiRun(Run):
                 self._out_of_money(last)
 
     # ------------------------------------------------------------------ orders
-    def new_order(  # type: ignore[override]
+    def new_order(
         self,
         size: float,
         limit: float | None,
@@ -306,12 +306,12 @@ def positions_frame(run: MultiRun, n: int) -> pd.DataFrame:
     return out
 
 
-def allocation_frame(run: MultiRun, equity: np.ndarray) -> pd.DataFrame:  # type: ignore[type-arg]
+def allocation_frame(run: MultiRun, equity: np.ndarray) -> pd.DataFrame:
     """Each asset's value as a fraction of equity at each bar's close (negative = short)."""
     held = positions_frame(run, len(equity))
     closes = pd.DataFrame({s: run.closes[s] for s in run.symbols}, index=run.index)
     with np.errstate(divide="ignore", invalid="ignore"):
-        weights = held * closes / np.where(equity > 0, equity, np.nan)[:, None]
+        weights = (held * closes).div(np.where(equity > 0, equity, np.nan), axis=0)
     return weights.fillna(0.0)
 
 
@@ -376,7 +376,7 @@ def multi_stats(run: MultiRun, df: pd.DataFrame, strategy: Any, start: int) -> p
         warmup=start - 1,
         show_commissions=True,
     )
-    frames = {s: df[s] for s in run.symbols}
+    frames = {s: cast(pd.DataFrame, df[s]) for s in run.symbols}
     stats["_per_asset"] = per_asset_frame(run, frames, start)
     stats["_positions"] = positions_frame(run, len(equity))
     stats["_allocation"] = allocation_frame(run, equity)
