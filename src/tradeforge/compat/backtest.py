@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable
@@ -14,10 +15,11 @@ import pandas as pd
 
 from tradeforge.compat._data import _Data, _Indicator
 from tradeforge.compat._multidata import _MultiData, is_multi_asset, normalise_multi
-from tradeforge.compat.errors import CompatTypeError, CompatValueError
+from tradeforge.compat.errors import CompatRuntimeError, CompatTypeError, CompatValueError
 from tradeforge.compat.runner import Run
 from tradeforge.compat.stats import run_stats
 from tradeforge.compat.strategy import Strategy
+from tradeforge.core.errors import StrategyError
 
 _COLUMNS = ("Open", "High", "Low", "Close", "Volume")
 
@@ -43,10 +45,32 @@ def _commission_func(commission: Any) -> Callable[[float, float], float]:
             "give it as a fraction: 0.002 for 0.2%"
         )
 
-    def commission_func(order_size: float, price: float) -> float:
-        return fixed + abs(order_size) * price * relative
+    return _Commission(fixed, relative)
 
-    return commission_func
+
+@dataclasses.dataclass(frozen=True)
+class _Commission:
+    """fixed + |order_size| * price * relative; a class, not a closure, so a Backtest pickles (worker processes)."""
+
+    fixed: float
+    relative: float
+
+    def __call__(self, order_size: float, price: float) -> float:
+        return self.fixed + abs(order_size) * price * self.relative
+
+
+@contextlib.contextmanager
+def _strategy_errors() -> Any:
+    """Let the exception the strategy raised in next() through, as Backtesting.py does (a ValueError for a bad
+    order stays a ValueError), instead of the engine's StrategyError wrapping it; its message becomes a note."""
+    try:
+        yield
+    except StrategyError as exc:
+        cause = exc.__cause__
+        if not isinstance(cause, Exception):
+            raise
+        cause.add_note(str(exc))
+        raise cause from None
 
 
 def _strategy_indicators(strategy: Strategy) -> list[tuple[str, _Indicator]]:
@@ -177,7 +201,49 @@ class Backtest:
         return np.arange(len(index), dtype=np.int64) * 86_400_000_000_000
 
     def run(self, **kwargs: Any) -> pd.Series:
-        """Run the backtest; keyword arguments set strategy parameters. Returns the statistics Series."""
+        """Run the backtest; keyword arguments set strategy parameters. Returns the statistics Series:
+
+            >>> Backtest(GOOG, SmaCross).run()
+            Start                     2004-08-19 00:00:00
+            End                       2013-03-01 00:00:00
+            Duration                   3116 days 00:00:00
+            Exposure Time [%]                    96.74115
+            Equity Final [$]                     51422.99
+            Equity Peak [$]                      75787.44
+            Commissions [$]                       2959.56
+            Return [%]                           414.2299
+            Buy & Hold Return [%]               703.45824
+            Return (Ann.) [%]                    21.18026
+            Volatility (Ann.) [%]                36.49391
+            CAGR [%]                             14.15984
+            Sharpe Ratio                          0.58038
+            Sortino Ratio                         1.08479
+            Calmar Ratio                          0.44144
+            Alpha [%]                           394.37391
+            Beta                                  0.03803
+            Max. Drawdown [%]                   -47.98013
+            Avg. Drawdown [%]                    -5.92585
+            Max. Drawdown Duration      584 days 00:00:00
+            Avg. Drawdown Duration       41 days 00:00:00
+            # Trades                                   66
+            Win Rate [%]                          46.9697
+            Best Trade [%]                       53.59595
+            Worst Trade [%]                     -18.39887
+            Avg. Trade [%]                        2.53172
+            Max. Trade Duration         183 days 00:00:00
+            Avg. Trade Duration          46 days 00:00:00
+            Profit Factor                         2.16795
+            Expectancy [%]                        3.27481
+            SQN                                   1.07662
+            Kelly Criterion                       0.15187
+            _strategy                            SmaCross
+            _equity_curve                           Eq...
+            _trades                       Size  EntryB...
+            dtype: object
+
+        (the numbers are illustrative). Trading starts once every indicator has a value: the bar after the
+        longest warm-up (NaN prefix) of the indicators declared with Strategy.I.
+        """
         df = self._data
         settings: dict[str, Any] = {
             "cash": self._cash,
@@ -208,7 +274,7 @@ class Backtest:
         engine = run.engine
         n = len(df)
         stream = engine.base[run.symbol]
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), _strategy_errors():
             engine.run_batch(stream.arrays["ts"], dict.fromkeys(engine.base))
             if run.out_of_money_step is None:
                 if self._finalize_trades:
@@ -275,11 +341,13 @@ class Backtest:
 
         if results is None:
             if self._results is None:
-                raise CompatValueError("First issue `backtest.run()` to obtain results.")
+                raise CompatRuntimeError("First issue `backtest.run()` to obtain results.")
             results = self._results
         strategy = results["_strategy"]
         specs = []
         for ind in getattr(strategy, "_indicators", []):
+            if not np.issubdtype(np.asarray(ind).dtype, np.number):  # categorical (GH-309): nothing to draw
+                continue
             opts = ind._opts
             columns = opts.get("columns")
             label = [f"{ind.name} {c}" for c in columns] if columns and np.ndim(ind) == 2 else ind.name
@@ -301,22 +369,3 @@ class Backtest:
                 None, results, specs, filename=filename, title=title, extra_price_panels=panels, **kwargs
             )
         return plot_backtest(self._data, results, specs, filename=filename, title=title, **kwargs)
-
-
-def _equity(run: Run, n: int) -> np.ndarray:
-    from tradeforge.core.equity import rebuild
-
-    portfolio = run.engine.portfolio
-    equity, _ = rebuild(
-        n,
-        portfolio.initial_cash,
-        portfolio.ledger_step,
-        portfolio.ledger_cash,
-        portfolio.ledger_symbol,
-        portfolio.ledger_qty,
-        {run.symbol: run.close},
-        {run.symbol: 1.0},
-    )
-    if run.out_of_money_step is not None:
-        equity[run.out_of_money_step :] = 0.0
-    return equity

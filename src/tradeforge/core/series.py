@@ -293,7 +293,9 @@ class BarView:
         self._stream = stream
 
     def __getattr__(self, name: str) -> Series:
-        if name.startswith("_") or name not in COLUMN_NAMES:
+        if name.startswith("_"):  # also while unpickling, before _stream is set: no recursion through it
+            raise AttributeError(name)
+        if name not in COLUMN_NAMES:
             raise AttributeError(
                 f"bars of {self._stream.label} have no attribute {name!r}; columns are {', '.join(COLUMN_NAMES)}"
             )
