@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 
-class _Array(np.ndarray):  # type: ignore[type-arg]
+class _Array(np.ndarray):
     """An ndarray with a ``name``, options and the data's index; ``.s`` and ``.df`` give pandas views."""
 
     name: Any
@@ -31,7 +31,7 @@ class _Array(np.ndarray):  # type: ignore[type-arg]
 
     def __reduce__(self) -> Any:  # keep name and options through pickling (worker processes)
         value = super().__reduce__()
-        return value[0], value[1], (*value[2], self.__dict__)  # type: ignore[index]
+        return value[0], value[1], (*value[2], self.__dict__)
 
     def __setstate__(self, state: Any) -> None:
         self.__dict__.update(state[-1])

@@ -260,7 +260,7 @@ class Position:
     def size(self) -> float:
         """Units held; negative when short."""
         total = sum(t.size for t in self._trades())
-        return int(total) if float(total).is_integer() else total  # type: ignore[return-value]
+        return int(total) if float(total).is_integer() else total
 
     @property
     def pl(self) -> float:

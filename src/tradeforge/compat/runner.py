@@ -48,7 +48,7 @@ class Run:
     def __init__(
         self,
         df: pd.DataFrame,
-        ts: np.ndarray,  # type: ignore[type-arg]
+        ts: np.ndarray,
         *,
         symbol: str,
         cash: float,
@@ -143,7 +143,7 @@ class Run:
         self.broker.liquidate(self.adapter.name, float(self.close[k]), k)
         self._equity[k:] = 0.0
 
-    def equity_curve(self) -> np.ndarray:  # type: ignore[type-arg]
+    def equity_curve(self) -> np.ndarray:
         """Equity at each bar's close, as Backtesting.py reports it: bars before the first next() take the
         first logged value, and every bar from running out of money on is 0."""
         logged = pd.Series(self._equity).bfill().fillna(self.broker.book_cash(self.adapter.name))

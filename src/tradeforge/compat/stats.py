@@ -32,7 +32,7 @@ class _Stats(pd.Series):
             return str(super().fillna(np.nan).to_string(na_rep="--", dtype=True))
 
 
-def drawdown_duration(dd: np.ndarray, index: pd.Index) -> pd.Series:  # type: ignore[type-arg]
+def drawdown_duration(dd: np.ndarray, index: pd.Index) -> pd.Series:
     """Duration of each drawdown period at the bar it ends (recovery or last bar), NaN elsewhere."""
     n = len(dd)
     iloc = np.unique(np.r_[np.flatnonzero(dd == 0), n - 1])
@@ -49,7 +49,7 @@ def drawdown_duration(dd: np.ndarray, index: pd.Index) -> pd.Series:  # type: ig
     return out
 
 
-def equity_frame(equity: np.ndarray, index: pd.Index) -> pd.DataFrame:  # type: ignore[type-arg]
+def equity_frame(equity: np.ndarray, index: pd.Index) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = 1 - equity / np.maximum.accumulate(equity)
     return pd.DataFrame(
@@ -110,8 +110,8 @@ def trades_frame(
             "ExitBar": exit_bar,
             "EntryPrice": entry,
             "ExitPrice": exit_,
-            "SL": pd.Series(sl, dtype=object if all(v is None for v in sl) and len(sl) else float),
-            "TP": pd.Series(tp, dtype=object if all(v is None for v in tp) and len(tp) else float),
+            "SL": pd.Series(list(sl), dtype=object if all(v is None for v in sl) and len(sl) else float),
+            "TP": pd.Series(list(tp), dtype=object if all(v is None for v in tp) and len(tp) else float),
             "PnL": size * (exit_ - entry) - fees,
             "Commission": fees,
             "ReturnPct": np.copysign(1.0, size) * (exit_ / entry - 1) - fees / (np.abs(size) * entry),
@@ -166,9 +166,9 @@ def run_stats(run: Run, data: pd.DataFrame, strategy: Any, start: int) -> _Stats
 
 def stats_series(
     *,
-    equity: np.ndarray,  # type: ignore[type-arg]
+    equity: np.ndarray,
     index: pd.Index,
-    close: np.ndarray,  # type: ignore[type-arg]
+    close: np.ndarray,
     trades: Sequence[CoreTrade],
     trades_df: pd.DataFrame,
     strategy: Any,
@@ -178,7 +178,7 @@ def stats_series(
 ) -> _Stats:
     """Backtesting.py's statistics Series from an equity curve and settled trades (fees per Backtesting.py)."""
     is_dt = isinstance(index, pd.DatetimeIndex)
-    if is_dt:
+    if isinstance(index, pd.DatetimeIndex):
         naive = index.tz_localize(None) if index.tz is not None else index
         ts = naive.as_unit("ns").asi8
     else:
@@ -270,7 +270,7 @@ def stats_from_frames(
     equity: np.ndarray,
     data: pd.DataFrame,
     strategy: Any,
-    risk_free_rate: float = 0.0,  # type: ignore[type-arg]
+    risk_free_rate: float = 0.0,
 ) -> _Stats:
     """Statistics from a ``_trades``-shaped frame and an equity curve (lib.compute_stats)."""
     index = data.index
@@ -286,7 +286,9 @@ def stats_from_frames(
     else:
         ts = np.arange(len(index), dtype=np.int64) * 86_400_000_000_000
     core = []
-    for k, t in enumerate(trades.itertuples(index=False)):
+    row: Any
+    for k, row in enumerate(trades.itertuples(index=False)):
+        t: Any = row
         size = float(t.Size)
         gross = size * (float(t.ExitPrice) - float(t.EntryPrice))
         core.append(

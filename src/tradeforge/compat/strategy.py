@@ -95,7 +95,7 @@ class Strategy(metaclass=ABCMeta):
         color: str | Sequence[str] | None = None,
         scatter: bool = False,
         **kwargs: Any,
-    ) -> np.ndarray:  # type: ignore[type-arg]
+    ) -> np.ndarray:
         """Declare an indicator: func(*args, **kwargs) -> array(s) as long as the data, revealed bar by bar in
         next(). The result is checked for look-ahead: computed on the first half of the data it must give
         the same values."""
@@ -152,14 +152,14 @@ class Strategy(metaclass=ABCMeta):
 
     def _evaluate(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: Any, n: int
-    ) -> np.ndarray:  # type: ignore[type-arg]
+    ) -> np.ndarray:
         try:
             value = func(*args, **kwargs)
         except Exception as exc:  # a RuntimeError, as in Backtesting.py
             raise CompatRuntimeError(f'indicator "{label}" raised {type(exc).__name__}: {exc}') from exc
         if isinstance(value, pd.DataFrame):
             value = value.values.T
-        array: np.ndarray | None = None  # type: ignore[type-arg]
+        array: np.ndarray | None = None
         if value is not None:
             try:
                 array = np.asarray(value, order="C")
@@ -183,7 +183,7 @@ class Strategy(metaclass=ABCMeta):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         label: Any,
-        value: np.ndarray,  # type: ignore[type-arg]
+        value: np.ndarray,
         n: int,
     ) -> None:
         """Recompute on the first half of every data argument; any difference is look-ahead."""
