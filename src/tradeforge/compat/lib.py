@@ -6,8 +6,11 @@ from tradeforge.compat.lib import crossover, resample_apply, SignalStrategy, Tra
 from __future__ import annotations
 
 import inspect
+import math
+import warnings
 from collections.abc import Callable, Sequence
 from itertools import count
+from numbers import Number
 from typing import Any
 
 import numpy as np
@@ -31,6 +34,7 @@ from tradeforge.compat.strategy import Strategy, _as_str
 __all__ = [
     "OHLCV_AGG",
     "TRADES_AGG",
+    "FractionalBacktest",
     "MultiBacktest",
     "SignalStrategy",
     "TrailingStrategy",
@@ -222,6 +226,74 @@ class TrailingStrategy(Strategy):
                 trade.sl = max(trade.sl or -np.inf, close - distance)
             else:
                 trade.sl = min(trade.sl or np.inf, close + distance)
+
+
+_PRICE_COLUMNS = ("Open", "High", "Low", "Close")
+
+
+class FractionalBacktest(Backtest):
+    """A Backtest that trades fractions of a unit (e.g. of one bitcoin), as Backtesting.py's FractionalBacktest.
+
+    Prices are multiplied by `fractional_unit` and Volume divided by it, so the strategy trades whole numbers of
+    fractional units; the results are scaled back: in ``stats._trades`` Size is in units again and EntryPrice,
+    ExitPrice, SL and TP are in the data's prices, and so are the overlay indicators in
+    ``stats._strategy._indicators`` (what plot() draws). Inside the strategy (self.data, orders, trade.size,
+    Entry_*/Exit_* indicator columns of the trades) everything stays in fractional units. Equity, P&L and the
+    statistics are the same in either. `fractional_unit` defaults to one satoshi (1 / 100e6); for μBTC pass
+    ``fractional_unit=1 / 1e6``. ``satoshi=n`` (deprecated) means ``fractional_unit=1 / n``.
+    """
+
+    def __init__(self, data: pd.DataFrame, *args: Any, fractional_unit: float = 1 / 100e6, **kwargs: Any) -> None:
+        if "satoshi" in kwargs:
+            warnings.warn(
+                "Parameter `FractionalBacktest(..., satoshi=)` is deprecated. "
+                "Use `FractionalBacktest(..., fractional_unit=)`.",
+                category=DeprecationWarning,
+                stacklevel=2,
+            )
+            fractional_unit = 1 / kwargs.pop("satoshi")
+        if (
+            isinstance(fractional_unit, bool)
+            or not isinstance(fractional_unit, Number)
+            or not (math.isfinite(float(fractional_unit)) and float(fractional_unit) > 0)  # type: ignore[arg-type]
+        ):
+            raise CompatValueError(
+                f"fractional_unit must be a positive number (the traded fraction of one unit, e.g. 1 / 1e6 for "
+                f"μBTC), got {fractional_unit!r}"
+            )
+        self._fractional_unit = float(fractional_unit)  # type: ignore[arg-type]
+        with warnings.catch_warnings():  # prices above cash are what trading fractions is for
+            warnings.filterwarnings("ignore", message=".*?fraction")
+            super().__init__(data, *args, **kwargs)
+        self.__data = self._scaled(self._data)
+
+    def _scaled(self, data: pd.DataFrame) -> pd.DataFrame:
+        """data with prices in fractional units (× fractional_unit) and volume in them (÷ fractional_unit)."""
+        scaled = data.copy(deep=False)
+        fields = scaled.columns.get_level_values(-1)
+        for position, field in enumerate(fields):
+            if field in _PRICE_COLUMNS:
+                scaled.isetitem(position, scaled.iloc[:, position] * self._fractional_unit)
+            elif field == "Volume":
+                scaled.isetitem(position, scaled.iloc[:, position] / self._fractional_unit)
+        return scaled
+
+    def run(self, **kwargs: Any) -> pd.Series:
+        original = self._data
+        self._data = self.__data
+        try:
+            result = super().run(**kwargs)
+        finally:
+            self._data = original
+        unit = self._fractional_unit
+        trades: pd.DataFrame = result["_trades"]
+        trades["Size"] *= unit
+        trades[["EntryPrice", "ExitPrice", "TP", "SL"]] /= unit
+        indicators = result["_strategy"]._indicators
+        for i, indicator in enumerate(indicators):
+            if indicator._opts.get("overlay"):
+                indicators[i] = indicator / unit
+        return result
 
 
 class MultiBacktest:

@@ -82,6 +82,7 @@ class MultiRun(Run):
         self.adapter.on_bar = self.on_bar  # type: ignore[method-assign]
         self.engine.add_strategy(self.adapter, symbols, cash)
         self.book = portfolio.books[self.adapter.name]
+        self._name = self.adapter.name
         self.close = self.closes[symbols[0]]
         self.strategy: Strategy | None = None
         self.data: Any = None

@@ -12,6 +12,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from itertools import product
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,41 @@ class AttrDict(dict):  # type: ignore[type-arg]
             return self[item]
         except KeyError:
             raise AttributeError(f"no parameter {item!r}; parameters: {list(self)}") from None
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """What ``optimize(method="sambo"/"bayes", return_optimization=True)`` returns as its last element: the fields
+    of Backtesting.py's (sambo's) OptimizeResult, with the objective NEGATED as a minimizer reports it, plus the
+    Optuna study that did the search.
+
+    x: the best parameter values (in the order they were given to optimize); fun: -(best objective), so
+    ``-result.fun == heatmap.max()``; xv: every evaluated combination, in evaluation order; funv: their negated
+    objectives (a float array; NaN where the run made no trades, like the heatmap); nit: Optuna trials asked
+    (including rejected and repeated combinations); nfev: backtests run (distinct combinations). Any other
+    attribute (``best_value``, ``trials_dataframe()``, ...) is looked up on `study`.
+    """
+
+    x: list[Any]
+    fun: float
+    xv: list[list[Any]]
+    funv: np.ndarray
+    nit: int
+    nfev: int
+    success: bool
+    message: str
+    study: Any
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "study":  # copy/pickle probe dunders before the fields exist
+            raise AttributeError(name)
+        try:
+            return getattr(self.study, name)
+        except AttributeError:
+            raise AttributeError(
+                f"OptimizeResult has no attribute {name!r} (fields: x, fun, xv, funv, nit, nfev, success, message, "
+                "study; other names are looked up on the Optuna study)"
+            ) from None
 
 
 def _values(name: str, v: Any) -> tuple[Any, ...]:
@@ -245,8 +281,8 @@ def _optimize_bayes(
     def suggest(trial: optuna.Trial, name: str, values: tuple[Any, ...]) -> Any:
         return trial.suggest_categorical(name, list(values))
 
+    attempts = 0
     with progress_bar(tries, "Backtest.optimize (bayes)") as advance:
-        attempts = 0
         while len(seen) < tries and attempts < tries * 20:
             attempts += 1
             trial = study.ask()
@@ -279,5 +315,18 @@ def _optimize_bayes(
     if return_heatmap:
         output.append(heatmap)
     if return_optimization:
-        output.append(study)
+        best_value = float(heatmap.max())  # NaN when no combination traded
+        output.append(
+            OptimizeResult(
+                x=list(best_params.values()),
+                fun=-best_value,
+                xv=[list(combo) for combo in seen],
+                funv=-np.array(list(seen.values()), dtype=float),
+                nit=attempts,
+                nfev=len(seen),
+                success=not heatmap.isnull().all(),
+                message=f"{len(seen)} combinations evaluated in {attempts} Optuna trials",
+                study=study,
+            )
+        )
     return stats if len(output) == 1 else tuple(output)

@@ -90,7 +90,10 @@ class Run:
         self.adapter.on_bar = self.on_bar  # type: ignore[method-assign]  # the engine calls Run.on_bar directly
         self.engine.add_strategy(self.adapter, [symbol], cash)
         self.book = portfolio.books[self.adapter.name]
+        self._name = self.adapter.name
         self.close = df["Close"].to_numpy(dtype=float)
+        self._closes: list[float] = self.close.tolist()
+        self._data_state: dict[str, Any] = {}
         self.strategy: Strategy | None = None
         self.data: _Data | None = None
         self.start = 0
@@ -112,21 +115,30 @@ class Run:
         self.start = start
         self._indicator_attrs = [(attr, ind, ind.ndim == 1) for attr, ind in indicator_attrs]
         self._strategy_dict = strategy.__dict__
+        self._data_state = data.__dict__
 
     def on_bar(self) -> None:
         k = self.engine.step
         if k < self.start or self.out_of_money_step is not None:
             return
-        data = self.data
         strategy = self.strategy
-        assert data is not None and strategy is not None
-        data._set_length(k + 1)
+        assert strategy is not None
         stop = k + 1
+        data_state = self._data_state  # _Data._set_length(k + 1), written out (this runs once per bar)
+        data_state["_Data__len"] = stop
+        data_state["_Data__cache"].clear()
         attrs = self._strategy_dict
         for attr, indicator, flat in self._indicator_attrs:
             attrs[attr] = indicator[:stop] if flat else indicator[..., :stop]
         # Backtesting.py's broker.next(): the orders were processed; log equity; stop when it is gone
-        equity = self._equity[k] = self.equity_at(self.close[k])
+        broker = self.broker
+        name = self._name
+        if self.book.open_trades:
+            _, size, cost = broker._trade_sums.get(name) or broker._sums(name)
+            equity = broker.book_cash(name) + (self._closes[k] * size - cost)
+        else:
+            equity = broker.book_cash(name)
+        self._equity[k] = equity
         if equity <= 0:
             self._out_of_money(k)
             return
@@ -134,9 +146,7 @@ class Run:
 
     def equity_at(self, price: float) -> float:
         """Cash plus open trades valued at price, in Backtesting.py's arithmetic (bit for bit)."""
-        if not self.book.open_trades:
-            return self.broker.book_cash(self.adapter.name)
-        return self.broker.equity(self.adapter.name, lambda _symbol: float(price))
+        return self.broker.equity_at(self._name, float(price))
 
     def _out_of_money(self, k: int) -> None:
         self.out_of_money_step = k

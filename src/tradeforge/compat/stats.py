@@ -103,34 +103,33 @@ def trades_frame(
         size_column = list(sizes)  # pandas infers the dtype as it does from Backtesting.py's list
     else:
         size_column = size.astype(np.int64) if len(size) and np.all(size == np.round(size)) else size
-    frame = pd.DataFrame(
-        {
-            "Size": size_column,
-            "EntryBar": entry_bar,
-            "ExitBar": exit_bar,
-            "EntryPrice": entry,
-            "ExitPrice": exit_,
-            "SL": pd.Series(list(sl), dtype=object if all(v is None for v in sl) and len(sl) else float),
-            "TP": pd.Series(list(tp), dtype=object if all(v is None for v in tp) and len(tp) else float),
-            "PnL": size * (exit_ - entry) - fees,
-            "Commission": fees,
-            "ReturnPct": np.copysign(1.0, size) * (exit_ / entry - 1) - fees / (np.abs(size) * entry),
-            "EntryTime": index[entry_bar],
-            "ExitTime": index[exit_bar],
-        }
-    )
-    frame["Duration"] = frame["ExitTime"] - frame["EntryTime"]
-    frame["Tag"] = list(tags)
-    if len(frame):
-        for ind in indicators:
-            values2d = np.atleast_2d(ind)
-            # Backtesting.py formats the name as is: a list of names shows as "['a', 'b']"
-            label = ind.name if isinstance(ind.name, str) else str(ind.name)
-            for i, values in enumerate(values2d):
-                suffix = f"_{i}" if len(values2d) > 1 else ""
-                frame[f"Entry_{label}{suffix}"] = values[entry_bar]
-                frame[f"Exit_{label}{suffix}"] = values[exit_bar]
-    return frame
+    entry_time = index[entry_bar]
+    exit_time = index[exit_bar]
+    columns: dict[str, Any] = {
+        "Size": size_column,
+        "EntryBar": entry_bar,
+        "ExitBar": exit_bar,
+        "EntryPrice": entry,
+        "ExitPrice": exit_,
+        "SL": pd.Series(list(sl), dtype=object if all(v is None for v in sl) and len(sl) else float),
+        "TP": pd.Series(list(tp), dtype=object if all(v is None for v in tp) and len(tp) else float),
+        "PnL": size * (exit_ - entry) - fees,
+        "Commission": fees,
+        "ReturnPct": np.copysign(1.0, size) * (exit_ / entry - 1) - fees / (np.abs(size) * entry),
+        "EntryTime": entry_time,
+        "ExitTime": exit_time,
+        "Duration": exit_time - entry_time,
+        "Tag": list(tags),
+    }
+    for ind in indicators:  # every column at once: one DataFrame construction
+        values2d = np.atleast_2d(ind)
+        # Backtesting.py formats the name as is: a list of names shows as "['a', 'b']"
+        label = ind.name if isinstance(ind.name, str) else str(ind.name)
+        for i, values in enumerate(values2d):
+            suffix = f"_{i}" if len(values2d) > 1 else ""
+            columns[f"Entry_{label}{suffix}"] = values[entry_bar]
+            columns[f"Exit_{label}{suffix}"] = values[exit_bar]
+    return pd.DataFrame(columns)
 
 
 def run_stats(run: Run, data: pd.DataFrame, strategy: Any, start: int) -> _Stats:
@@ -138,9 +137,7 @@ def run_stats(run: Run, data: pd.DataFrame, strategy: Any, start: int) -> _Stats
     closed = list(run.book.closed_trades)
     fee = run.commission
     # Backtesting.py charges each (part of a) trade its own entry and exit commission in the statistics
-    stats_trades = [
-        dataclasses.replace(t, entry_fee=fee(t.size, t.entry_price), exit_fee=fee(t.size, t.exit_price)) for t in closed
-    ]
+    stats_trades = [_with_fees(t, fee(t.size, t.entry_price), fee(t.size, t.exit_price)) for t in closed]
     wrappers = [run.trade(t) for t in closed]
     trades_df = trades_frame(
         closed,
@@ -321,3 +318,13 @@ def stats_from_frames(
         show_commissions=False,
         risk_free_rate=risk_free_rate,
     )
+
+
+def _with_fees(trade: CoreTrade, entry_fee: float, exit_fee: float) -> CoreTrade:
+    """A copy of a settled trade carrying the given fees (for the statistics only)."""
+    t = trade
+    return CoreTrade(
+        t.id, t.strategy, t.symbol, t.size, t.entry_price, t.entry_ts, t.entry_bar, t.entry_order_id, t.multiplier,
+        entry_fee, t.exit_price, t.exit_ts, t.exit_bar, t.exit_order_id, exit_fee, t.exit_reason, t.tag,
+        t.sl_order_id, t.tp_order_id,
+    )  # fmt: skip

@@ -60,6 +60,7 @@ class SequentialBroker:
         self.working: list[Order] = []
         self.warnings: list[str] = []  # orders the broker cancelled, and why (Backtesting.py warns)
         self.on_warning: Callable[[str], None] | None = None
+        self._trade_sums: dict[str, tuple[str | None, float, float]] = {}
         self._step_done = -1  # the step whose queue was processed (multi-asset: once per step)
         self._liquidating: tuple[float, int] | None = None  # (price, bar): fill exits at once at this price
         self.cash: dict[str, float] = {}  # per strategy: cash as Backtesting.py computes it (see equity())
@@ -117,17 +118,43 @@ class SequentialBroker:
         """size (signed as the trade) of a trade entered at entry_price closed at price, fee paid."""
         self.cash[strategy] = self.book_cash(strategy) + ((size * (price - entry_price)) - fee)
 
+    def _sums(self, strategy: str) -> tuple[str | None, float, float]:
+        """(the one symbol of the open trades or None, their total size, sum of size * entry price), cached
+        until the next fill (every change to the trades is a fill this broker makes)."""
+        sums = self._trade_sums.get(strategy)
+        if sums is None:
+            trades = self.engine.portfolio.books[strategy].open_trades
+            symbol = trades[0].symbol if trades else None
+            if symbol is not None and any(t.symbol != symbol for t in trades):
+                symbol = None
+            sums = (symbol, sum(t.size for t in trades), sum(t.size * t.entry_price for t in trades))
+            self._trade_sums[strategy] = sums
+        return sums
+
     def equity(self, strategy: str, price_of: Callable[[str], float]) -> float:
         """Cash plus the open trades valued at price_of(symbol), summed as Backtesting.py sums them."""
         cash = self.book_cash(strategy)
         trades = self.engine.portfolio.books[strategy].open_trades
         if not trades:
             return cash
-        symbol = trades[0].symbol
-        if all(t.symbol == symbol for t in trades):
+        symbol, size, cost = self._sums(strategy)
+        if symbol is not None:
             # Backtesting.py: cash + (last_price * position_size - sum(trade.size * trade.entry_price))
-            return cash + (price_of(symbol) * sum(t.size for t in trades) - sum(t.size * t.entry_price for t in trades))
+            return cash + (price_of(symbol) * size - cost)
         return cash + sum(t.size * (price_of(t.symbol) - t.entry_price) for t in trades)
+
+    def equity_at(self, strategy: str, price: float) -> float:
+        """equity() of a strategy trading one symbol, valued at price (the per-bar equity log)."""
+        if not self.engine.portfolio.books[strategy].open_trades:
+            return self.book_cash(strategy)
+        symbol, size, cost = self._sums(strategy)
+        return self.book_cash(strategy) + (price * size - cost)
+
+    def _filled(
+        self, order: Order, qty: float, price: float, fee: float, reason: str, at: int
+    ) -> None:
+        self._trade_sums.pop(order.strategy, None)
+        self.engine.order_filled(order, qty, price, fee, Liquidity.TAKER, reason, at_step=at)
 
     def margin_available(self, strategy: str, price_of: Callable[[str], float]) -> float:
         """Equity not pledged for open trades (every trade counts, long and short: hedged trades too)."""
@@ -228,7 +255,7 @@ class SequentialBroker:
         self._exit_cash(order.strategy, size, price, trade.entry_price, fee)
         self._remove(order)
         partial = qty < abs(trade.size)
-        self.engine.order_filled(order, qty, price, fee, Liquidity.TAKER, _reason(order), at_step=at)
+        self._filled(order, qty, price, fee, _reason(order), at)
         if partial:  # Backtesting.py splits it with a float size (math.copysign): both parts are floats
             self.float_sizes.add(trade.id)
             self.float_sizes.add(self.engine.portfolio.books[order.strategy].closed_trades[-1].id)
@@ -283,7 +310,7 @@ class SequentialBroker:
                 elif trade.id in floats:
                     need_float = True
             if closed > 0:
-                engine.order_filled(order, closed, price, fee, Liquidity.TAKER, _reason(order), at_step=at)
+                self._filled(order, closed, price, fee, _reason(order), at)
                 need -= closed
                 if split is not None and need_float:
                     floats.add(split.id)  # what is left of it: trade.size + need_size
@@ -296,7 +323,7 @@ class SequentialBroker:
             return False
         fee = self.commission(sign * need, adjusted)
         self._entry_cash(order.strategy, fee)
-        engine.order_filled(order, need, adjusted, fee, Liquidity.TAKER, _reason(order), at_step=at)
+        self._filled(order, need, adjusted, fee, _reason(order), at)
         if need_float:
             floats.add(engine.portfolio.books[order.strategy].open_trades[-1].id)
         if order.sl is None and order.tp is None:
