@@ -95,3 +95,15 @@ def test_backtesting_py_compat_example(tmp_path: Path) -> None:
     assert lines[0] == "93 56263.52"
     assert lines[1].startswith("SmaCross(n1=") and lines[1].endswith(" 50")  # 50 admissible combinations
     assert (tmp_path / "sma_cross.html").stat().st_size > 100_000
+
+
+def test_multi_asset_example(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if "class TopRoc(Strategy)" in b)
+    script = tmp_path / "multi_asset.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    first = out.stdout.splitlines()[0].split()
+    assert int(first[1]) > 20  # trades
+    for symbol in ("AAPL", "IBM", "KO", "MSFT"):
+        assert symbol in out.stdout
+    assert (tmp_path / "top_roc.html").stat().st_size > 100_000
