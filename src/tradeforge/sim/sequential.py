@@ -147,7 +147,7 @@ class SequentialBroker:
         """equity() of a strategy trading one symbol, valued at price (the per-bar equity log)."""
         if not self.engine.portfolio.books[strategy].open_trades:
             return self.book_cash(strategy)
-        symbol, size, cost = self._sums(strategy)
+        _, size, cost = self._sums(strategy)
         return self.book_cash(strategy) + (price * size - cost)
 
     def _filled(
