@@ -255,13 +255,13 @@ class FractionalBacktest(Backtest):
         if (
             isinstance(fractional_unit, bool)
             or not isinstance(fractional_unit, Number)
-            or not (math.isfinite(float(fractional_unit)) and float(fractional_unit) > 0)  # type: ignore[arg-type]
+            or not (math.isfinite(float(fractional_unit)) and float(fractional_unit) > 0)
         ):
             raise CompatValueError(
                 f"fractional_unit must be a positive number (the traded fraction of one unit, e.g. 1 / 1e6 for "
                 f"μBTC), got {fractional_unit!r}"
             )
-        self._fractional_unit = float(fractional_unit)  # type: ignore[arg-type]
+        self._fractional_unit = float(fractional_unit)
         with warnings.catch_warnings():  # prices above cash are what trading fractions is for
             warnings.filterwarnings("ignore", message=".*?fraction")
             super().__init__(data, *args, **kwargs)
@@ -273,9 +273,9 @@ class FractionalBacktest(Backtest):
         fields = scaled.columns.get_level_values(-1)
         for position, field in enumerate(fields):
             if field in _PRICE_COLUMNS:
-                scaled.isetitem(position, scaled.iloc[:, position] * self._fractional_unit)
+                scaled.isetitem(position, scaled.iloc[:, position].to_numpy() * self._fractional_unit)
             elif field == "Volume":
-                scaled.isetitem(position, scaled.iloc[:, position] / self._fractional_unit)
+                scaled.isetitem(position, scaled.iloc[:, position].to_numpy() / self._fractional_unit)
         return scaled
 
     def run(self, **kwargs: Any) -> pd.Series:

@@ -1,11 +1,13 @@
-"""The engine behind Backtest.plot(): one offline, self-contained interactive HTML chart (plotly.js inlined).
+"""The engine behind Backtest.plot(): one interactive HTML chart, offline and self-contained by default (plotly.js
+inlined, ~5 MB; plotly_js="cdn" loads it from the plotly CDN instead, a .js path shares one local copy).
 
 Panels, top to bottom: equity (running peak, final value, max drawdown and its longest duration; drawdown dents
 shaded), drawdown (optional), per-trade P/L, allocation (multi-asset), price candles with overlays, trades and a
 faint higher-time-frame OHLC, volume, the other symbols' candles, one panel per non-overlay indicator. All panels
 share one x axis (zoom, scroll-zoom, range buttons); hover shows the values.
 
-Only what is DRAWN is downsampled: above `max_points` bars, bars are merged into buckets of consecutive bars
+Only what is DRAWN is downsampled: above `max_points` bars (default _MAX_CANDLES, with a UserWarning as
+Backtesting.py warns when it resamples), bars are merged into buckets of consecutive bars
 (first open, highest high, lowest low, last close, summed volume; lines keep each bucket's last value, the equity
 shading each bucket's low so drawdowns stay visible). Peaks, drawdowns and trades are computed on the full data.
 Units follow Backtesting.py: DrawdownPct and ReturnPct are fractions (0.1 = 10 %).
@@ -16,6 +18,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import warnings
 import webbrowser
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from tradeforge.compat import _plot_downsample as ds
@@ -39,6 +43,7 @@ HEIGHTS = {"equity": 210, "drawdown": 110, "pl": 130, "allocation": 150, "price"
 HEIGHTS |= {"symbol": 260, "indicator": 130}
 SPACING_PX = 16
 MARGIN = {"l": 70, "r": 200, "t": 100, "b": 50}
+_MAX_CANDLES = 10_000  # default max_points: above it, resample=True merges bars for drawing (Backtesting.py's name)
 MAX_VOLUME_BARS = 2_000  # above: volume is one step-area path instead of thousands of SVG bars
 SCATTERGL_ABOVE = 2_000  # marker traces with more points use WebGL
 STATS_IN_SUBTITLE = ("Return [%]", "Buy & Hold Return [%]", "Sharpe Ratio", "Max. Drawdown [%]", "Win Rate [%]")
@@ -494,6 +499,40 @@ def _target(filename: str | os.PathLike[str] | None, title: str) -> Path:
     return path
 
 
+def _plotly_js_kind(plotly_js: Any) -> str:
+    """'inline', 'cdn', 'url' or 'path'; raises PlotTypeError / PlotValueError for anything else."""
+    if not isinstance(plotly_js, (str, os.PathLike)) or plotly_js == "":
+        raise PlotTypeError(f"plotly_js must be 'inline', 'cdn' or a URL / path of plotly.js, not {plotly_js!r}")
+    if isinstance(plotly_js, str) and plotly_js in ("inline", "cdn"):
+        return plotly_js
+    if isinstance(plotly_js, str) and re.match(r"^(https?:)?//", plotly_js):
+        return "url"
+    if not os.fspath(plotly_js).endswith(".js"):
+        raise PlotValueError(
+            f"plotly_js={os.fspath(plotly_js)!r}: pass 'inline' (the default: works offline), 'cdn', an http(s) URL, "
+            "or the path of a .js file (written with plotly's copy of plotly.js when missing)"
+        )
+    return "path"
+
+
+def _plotly_js_script(plotly_js: str | os.PathLike[str], page: Path) -> str:
+    """The <script src> of plotly.js for the chart at `page`: a URL as given, a local path relative to the page.
+    A local .js path that does not exist yet gets plotly's bundled copy written to it."""
+    if _plotly_js_kind(plotly_js) == "url":
+        return f'<script charset="utf-8" src="{html.escape(os.fspath(plotly_js))}"></script>'
+    script = Path(plotly_js).expanduser().resolve()
+    if script.is_dir():
+        raise PlotValueError(f"plotly_js {str(script)!r} is a folder; pass a file path such as plotly.min.js")
+    if not script.exists():
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(get_plotlyjs(), encoding="utf-8")
+    try:
+        src = Path(os.path.relpath(script, page.parent)).as_posix()
+    except ValueError:  # on another drive (Windows): no relative path
+        src = script.as_uri()
+    return f'<script charset="utf-8" src="{html.escape(src)}"></script>'
+
+
 def plot_backtest(
     ohlc: pd.DataFrame | None,
     stats: pd.Series,
@@ -514,9 +553,10 @@ def plot_backtest(
     reverse_indicators: bool = False,
     show_legend: bool = True,
     open_browser: bool = False,
-    max_points: int = 10_000,
+    max_points: int | None = None,
     allocation: pd.DataFrame | None = None,
     extra_price_panels: Mapping[str, pd.DataFrame] | None = None,
+    plotly_js: str | os.PathLike[str] = "inline",
 ) -> Path:
     """Write the interactive chart of a backtest to one self-contained HTML file and return its absolute path.
 
@@ -525,8 +565,15 @@ def plot_backtest(
     (Size, EntryBar, ExitBar, EntryPrice, ExitPrice, ReturnPct[, PnL, Symbol]). Multi-asset: one candle panel per
     frame of `extra_price_panels` (ohlc may be None or one of them; overlays and trades without a Symbol go on
     the first), `allocation` weights (fractions) as a stacked area. A `filename` without .html gets it appended.
+    resample=True draws at most `max_points` (default _MAX_CANDLES) candles, warning (UserWarning) when it has
+    to merge bars; resample=False draws every bar, a pandas offset ("W") one candle per period.
+    plotly_js: "inline" (default; the file works offline, ~5 MB), "cdn" (plotly.js from cdn.plot.ly: small file,
+    needs the internet), or a URL / path of a .js file (a missing local file gets plotly's copy written to it,
+    referenced relative to the chart, so many charts can share it offline).
     Raises PlotValueError / PlotTypeError (ValueError / TypeError) naming the wrong input.
     """
+    if max_points is None:
+        max_points = _MAX_CANDLES
     if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 10:
         raise PlotValueError(f"max_points must be an int >= 10, not {max_points!r}")
     if not isinstance(stats, pd.Series):
@@ -551,7 +598,17 @@ def plot_backtest(
         raise PlotValueError("stats['_equity_curve'] must be a DataFrame with an 'Equity' column (and DrawdownPct)")
     if len(curve) != n:
         raise PlotValueError(f"stats['_equity_curve'] has {len(curve):,} rows but ohlc has {n:,}; index it like ohlc")
+    js_kind = _plotly_js_kind(plotly_js)
     ctx = _context(ohlc.index, resample, max_points)
+    if resample is True and ctx.buckets.downsampled:
+        warnings.warn(
+            f"Data contains too many candlesticks to plot ({n:,} bars > max_points={max_points:,}); drawing them as "
+            f"{ctx.buckets.count:,} candles of up to {ctx.buckets.starts[1]:,} bars each (statistics and trades "
+            "use every bar). See `Backtest.plot(resample=...)`: False draws every bar, a pandas offset such as "
+            "'W' one candle per period; or raise max_points=",
+            UserWarning,
+            stacklevel=3,
+        )
     specs = [(spec, *_indicator(spec, i, n)) for i, spec in enumerate(indicators)]
     specs = [item for item in specs if item[0].plot]
     marks, trade_symbols = _trades(stats, n)
@@ -591,10 +648,14 @@ def plot_backtest(
 
     fig = _figure(ctx, panels, title, _subtitle(stats, len(all_marks), ctx.notes), show_legend)
     path = _target(filename, title)
+    include_plotlyjs: bool | str = True if js_kind == "inline" else "cdn" if js_kind == "cdn" else False
+    head = f"<head>\n<title>{html.escape(title)}</title>"
+    if js_kind in ("url", "path"):
+        head += "\n" + _plotly_js_script(plotly_js, path)
     config = {"responsive": True, "displaylogo": False, "scrollZoom": True, "showSendToCloud": False}
     size = {"default_width": "100%", "default_height": f"{fig.layout.height}px"}
-    document = fig.to_html(full_html=True, include_plotlyjs=True, config=config, **size)
-    document = document.replace("<head>", f"<head>\n<title>{html.escape(title)}</title>", 1)
+    document = fig.to_html(full_html=True, include_plotlyjs=include_plotlyjs, config=config, **size)
+    document = document.replace("<head>", head, 1)
     path.write_text(document, encoding="utf-8")
     if open_browser:
         webbrowser.open(path.as_uri())

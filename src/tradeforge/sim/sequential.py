@@ -150,9 +150,7 @@ class SequentialBroker:
         _, size, cost = self._sums(strategy)
         return self.book_cash(strategy) + (price * size - cost)
 
-    def _filled(
-        self, order: Order, qty: float, price: float, fee: float, reason: str, at: int
-    ) -> None:
+    def _filled(self, order: Order, qty: float, price: float, fee: float, reason: str, at: int) -> None:
         self._trade_sums.pop(order.strategy, None)
         self.engine.order_filled(order, qty, price, fee, Liquidity.TAKER, reason, at_step=at)
 
