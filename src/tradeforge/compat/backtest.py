@@ -316,8 +316,8 @@ class Backtest:
         distinct combinations) or "bayes" (Optuna's TPE; "sambo"/"skopt" are accepted as aliases).
         constraint(p) -> bool filters combinations (p.n1 < p.n2). Runs on `workers` local processes (default:
         all cores); results are identical to a serial run. Returns the best run's stats, plus the heatmap
-        (a Series indexed by the parameters) with return_heatmap=True, plus the Optuna study with
-        return_optimization=True.
+        (a Series indexed by the parameters) with return_heatmap=True, plus an OptimizeResult (x, fun = -best, xv,
+        funv, nit, nfev, and the Optuna study as .study) with return_optimization=True.
         """
         from tradeforge.compat.optimize import optimize
 

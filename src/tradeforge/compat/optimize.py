@@ -40,7 +40,7 @@ class AttrDict(dict):  # type: ignore[type-arg]
             raise AttributeError(f"no parameter {item!r}; parameters: {list(self)}") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: funv is an array; results compare by identity
 class OptimizeResult:
     """What ``optimize(method="sambo"/"bayes", return_optimization=True)`` returns as its last element: the fields
     of Backtesting.py's (sambo's) OptimizeResult, with the objective NEGATED as a minimizer reports it, plus the

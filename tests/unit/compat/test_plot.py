@@ -190,6 +190,7 @@ def test_reverse_indicators_and_hidden_legend(tmp_path: Path, ohlc: pd.DataFrame
     assert tops["Second"] > tops["First"] and layout["showlegend"] is False
 
 
+@pytest.mark.filterwarnings("ignore:Data contains too many candlesticks")
 def test_scatter_indicator_keeps_sparse_points(tmp_path: Path, ohlc: pd.DataFrame, stats: pd.Series) -> None:
     signal = np.full(N, np.nan)
     signal[[5, 250]] = [1.0, 2.0]
@@ -353,6 +354,7 @@ def test_bucket_reductions_are_exact() -> None:
     assert ds.longest_drawdown(np.array([1.0, 2.0, 3.0])) is None
 
 
+@pytest.mark.filterwarnings("ignore:Data contains too many candlesticks")
 def test_many_trades_are_merged_per_bucket(tmp_path: Path) -> None:
     ohlc = make_ohlc(20_000, freq="h")
     entries = np.arange(0, 19_990, 2)
@@ -370,6 +372,7 @@ def test_many_trades_are_merged_per_bucket(tmp_path: Path) -> None:
     assert "9,995 trades drawn as" in layout["title"]["subtitle"]["text"]
 
 
+@pytest.mark.filterwarnings("ignore:Data contains too many candlesticks")
 def test_one_million_bars_are_downsampled_for_drawing(tmp_path: Path) -> None:
     n, max_points = 1_000_000, 10_000
     ohlc = make_ohlc(n, freq="min", seed=3)
