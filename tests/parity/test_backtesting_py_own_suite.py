@@ -16,7 +16,10 @@ from pathlib import Path
 import backtesting
 
 SUBSTITUTIONS = [
-    ("from backtesting import Backtest as _Backtest, Strategy", "from tradeforge.compat import Backtest as _Backtest, Strategy"),
+    (
+        "from backtesting import Backtest as _Backtest, Strategy",
+        "from tradeforge.compat import Backtest as _Backtest, Strategy",
+    ),
     (
         "from backtesting._util import _Array, _as_str, _Indicator, patch, try_",
         "from backtesting._util import patch, try_\n"
