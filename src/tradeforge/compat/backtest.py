@@ -146,8 +146,14 @@ class Backtest:
         if is_multi_asset(data):
             data = normalise_multi(data)
             self._symbols = [str(x) for x in dict.fromkeys(data.columns.get_level_values(0))]
-        elif "Volume" not in data:
-            data["Volume"] = np.nan
+        else:
+            # open/HIGH/... are taken for Open/High/...: the case of a column name is not worth an error
+            lower = {str(c).lower(): c for c in data.columns}
+            renames = {lower[c.lower()]: c for c in _COLUMNS if c not in data.columns and c.lower() in lower}
+            if renames:
+                data = data.rename(columns=renames)
+            if "Volume" not in data:
+                data["Volume"] = np.nan
         missing = [] if self._symbols else [c for c in _COLUMNS if c not in data.columns]
         if missing:
             raise CompatValueError(

@@ -174,3 +174,19 @@ def test_multi_asset_misuse(stocks: pd.DataFrame) -> None:
     broken = stocks.drop(columns=[("KO", "Low")])
     with pytest.raises(CompatValueError, match="KO"):
         Backtest(broken, TopRoc)
+
+
+def test_lowercase_ohlc_columns_are_accepted() -> None:
+    from tradeforge.data import load_sample_frame
+
+    frame = load_sample_frame("GOOG")  # columns open, high, low, close, volume
+
+    class Hold(Strategy):
+        def next(self) -> None:
+            if not self.position:
+                self.buy(size=5)
+
+    stats = Backtest(frame, Hold, cash=100_000).run()
+    assert stats["_trades"].empty and stats["Equity Final [$]"] != 100_000
+    upper = Backtest(frame.rename(columns=str.capitalize), Hold, cash=100_000).run()
+    assert stats["Equity Final [$]"] == upper["Equity Final [$]"]
