@@ -269,7 +269,7 @@ class Backtest:
             run = MultiRun(frames, self._timestamps(), **settings)
             data = _MultiData(df.copy(deep=False))
         else:
-            run = Run(df, self._timestamps(), symbol="asset", **settings)
+            run = Run({"asset": df}, self._timestamps(), **settings)
             data = _Data(df.copy(deep=False))
         strategy = self._strategy(run, data, kwargs)
         with np.errstate(invalid="ignore"):

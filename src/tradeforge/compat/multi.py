@@ -16,18 +16,13 @@ import pandas as pd
 
 from tradeforge.compat.alloc import Allocation
 from tradeforge.compat.errors import CompatValueError
-from tradeforge.compat.objects import Order, Position, Trade
-from tradeforge.compat.runner import Run, _Adapter, _warn
-from tradeforge.core.engine import Engine
-from tradeforge.core.orders import Order as CoreOrder
-from tradeforge.core.portfolio import Portfolio
-from tradeforge.core.risk import RiskEngine, RiskLimits
+from tradeforge.compat.objects import Order, Position
+from tradeforge.compat.runner import Run
 from tradeforge.core.trades import Trade as CoreTrade
-from tradeforge.core.types import Instrument, PositionMode
-from tradeforge.sim.sequential import CommissionFunc, SequentialBroker
+from tradeforge.sim.sequential import CommissionFunc
 
 if TYPE_CHECKING:
-    from tradeforge.compat.strategy import Strategy
+    pass
 
 
 class MultiRun(Run):
@@ -44,61 +39,20 @@ class MultiRun(Run):
         hedging: bool,
         exclusive_orders: bool,
     ) -> None:
-        symbols = list(frames)
-        first = frames[symbols[0]]
-        self.symbols = symbols
-        self.symbol = symbols[0]
-        self.index = first.index
-        self.commission = commission
-        self.spread = float(spread)
-        self.exclusive_orders = bool(exclusive_orders)
-        self.broker = SequentialBroker(commission=commission, spread=spread, trade_on_close=trade_on_close)
-        self.broker.on_warning = _warn
-        portfolio = Portfolio(
-            cash,
-            {s: Instrument(s, lot_size=1.0) for s in symbols},
-            mode=PositionMode.HEDGING if hedging else PositionMode.NETTING,
-            leverage=1.0 / margin,
+        super().__init__(
+            frames,
+            ts,
+            cash=cash,
+            commission=commission,
+            spread=spread,
+            margin=margin,
+            trade_on_close=trade_on_close,
+            hedging=hedging,
+            exclusive_orders=exclusive_orders,
         )
-        self.engine = Engine(portfolio, self.broker, RiskEngine(RiskLimits(check_margin=False)))
-        timeframe = int(ts[1] - ts[0]) if len(ts) > 1 else 86_400_000_000_000
-        self.closes: dict[str, np.ndarray] = {}
-        for s in symbols:
-            df = frames[s]
-            self.closes[s] = df["Close"].to_numpy(dtype=float)
-            self.engine.add_stream(
-                s,
-                timeframe,
-                {
-                    "ts": ts,
-                    "open": df["Open"].to_numpy(dtype=float),
-                    "high": df["High"].to_numpy(dtype=float),
-                    "low": df["Low"].to_numpy(dtype=float),
-                    "close": self.closes[s],
-                    "volume": np.nan_to_num(df["Volume"].to_numpy(dtype=float), nan=0.0),
-                },
-            )
-        self.adapter = _Adapter(self)
-        self.adapter.on_bar = self.on_bar  # type: ignore[method-assign]
-        self.engine.add_strategy(self.adapter, symbols, cash)
-        self.book = portfolio.books[self.adapter.name]
-        self._name = self.adapter.name
-        self.close = self.closes[symbols[0]]
-        self.strategy: Strategy | None = None
         self.data: Any = None
-        self.start = 0
-        self.out_of_money_step: int | None = None
-        self._equity = np.full(len(first), np.nan)
-        self._tags: dict[int, Any] = {}
-        self._orders: dict[int, Order] = {}
-        self._trades: dict[int, Trade] = {}
-        self._order_by_id: dict[int, CoreOrder] = {}
-        self._indicator_attrs: list[tuple[str, Any, bool]] = []
-        self._strategy_dict: dict[str, Any] = {}
-        self._position = Position(self, None)
-        self._positions = {s: Position(self, s) for s in symbols}
-        self._closed_views: list[Trade] = []
-        self.alloc = Allocation(symbols)
+        self._positions = {s: Position(self, s) for s in self.symbols}
+        self.alloc = Allocation(self.symbols)
         self.weights_log: dict[int, pd.Series] = {}  # bar -> target weights of each rebalance()
 
     # ----------------------------------------------------------------- prices

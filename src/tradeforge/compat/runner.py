@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,10 +48,9 @@ class _Adapter(CoreStrategy):
 class Run:
     def __init__(
         self,
-        df: pd.DataFrame,
+        frames: Mapping[str, pd.DataFrame],
         ts: np.ndarray,
         *,
-        symbol: str,
         cash: float,
         commission: CommissionFunc,
         spread: float,
@@ -59,8 +59,12 @@ class Run:
         hedging: bool,
         exclusive_orders: bool,
     ) -> None:
-        self.symbol = symbol
-        self.index = df.index
+        """frames: one OHLCV frame per symbol, all on the index of ts (one symbol for a Backtesting.py run)."""
+        symbols = list(frames)
+        self.symbols = symbols
+        self.symbol = symbols[0]
+        first = frames[self.symbol]
+        self.index = first.index
         self.commission = commission
         self.spread = float(spread)
         self.exclusive_orders = bool(exclusive_orders)
@@ -68,37 +72,41 @@ class Run:
         self.broker.on_warning = _warn  # orders the broker cancels (margin), dubious same-bar exits
         portfolio = Portfolio(
             cash,
-            {symbol: Instrument(symbol, lot_size=1.0)},
+            {s: Instrument(s, lot_size=1.0) for s in symbols},
             mode=PositionMode.HEDGING if hedging else PositionMode.NETTING,
             leverage=1.0 / margin,
         )
         self.engine = Engine(portfolio, self.broker, RiskEngine(RiskLimits(check_margin=False)))
-        volume = df["Volume"].to_numpy(dtype=float)
-        self.engine.add_stream(
-            symbol,
-            int(ts[1] - ts[0]) if len(ts) > 1 else 86_400_000_000_000,
-            {
-                "ts": ts,
-                "open": df["Open"].to_numpy(dtype=float),
-                "high": df["High"].to_numpy(dtype=float),
-                "low": df["Low"].to_numpy(dtype=float),
-                "close": df["Close"].to_numpy(dtype=float),
-                "volume": np.nan_to_num(volume, nan=0.0),
-            },
-        )
+        timeframe = int(ts[1] - ts[0]) if len(ts) > 1 else 86_400_000_000_000
+        self.closes: dict[str, np.ndarray] = {}
+        for s in symbols:
+            df = frames[s]
+            self.closes[s] = df["Close"].to_numpy(dtype=float)
+            self.engine.add_stream(
+                s,
+                timeframe,
+                {
+                    "ts": ts,
+                    "open": df["Open"].to_numpy(dtype=float),
+                    "high": df["High"].to_numpy(dtype=float),
+                    "low": df["Low"].to_numpy(dtype=float),
+                    "close": self.closes[s],
+                    "volume": np.nan_to_num(df["Volume"].to_numpy(dtype=float), nan=0.0),
+                },
+            )
         self.adapter = _Adapter(self)
         self.adapter.on_bar = self.on_bar  # type: ignore[method-assign]  # the engine calls Run.on_bar directly
-        self.engine.add_strategy(self.adapter, [symbol], cash)
+        self.engine.add_strategy(self.adapter, symbols, cash)
         self.book = portfolio.books[self.adapter.name]
         self._name = self.adapter.name
-        self.close = df["Close"].to_numpy(dtype=float)
+        self.close = self.closes[self.symbol]
         self._closes: list[float] = self.close.tolist()
         self._data_state: dict[str, Any] = {}
         self.strategy: Strategy | None = None
         self.data: _Data | None = None
         self.start = 0
         self.out_of_money_step: int | None = None
-        self._equity = np.full(len(df), np.nan)  # logged at each bar from start, as Backtesting.py's broker does
+        self._equity = np.full(len(first), np.nan)  # logged at each bar from start, as Backtesting.py's broker does
         self._tags: dict[int, Any] = {}
         self._orders: dict[int, Order] = {}
         self._trades: dict[int, Trade] = {}
