@@ -141,30 +141,12 @@ class Execution:
         elif tif is TimeInForce.GTT:
             raise ConfigError("time in force GTT needs expire_at (int ns) or valid_for (e.g. '3h')")
         self._order_seq += 1
+        # positional, in Order's field order: an order is built for every trade, and keywords cost ~1 µs here
         order = Order(
-            id=self._order_seq,
-            strategy=strategy._name,
-            symbol=symbol,
-            side=side,
-            type=kind,
-            qty=qty,
-            created_ts=now,
-            created_bar=self.step,
-            fraction=fraction,
-            limit=limit,
-            stop=stop,
-            trail_amount=trail_amount,
-            trail_percent=trail_percent,
-            tif=tif,
-            expire_at=expire_at,
-            sl=sl,
-            tp=tp,
-            reduce_only=reduce_only,
-            trade_id=trade_id,
-            role=role,
-            tag=tag,
-            updated_ts=now,
-        )
+            self._order_seq, strategy._name, symbol, side, kind, qty, now, self.step, fraction, limit, stop,
+            trail_amount, trail_percent, tif, expire_at, sl, tp, reduce_only, None, trade_id, None, role, tag,
+        )  # fmt: skip
+        order.updated_ts = now
         self.orders.append(order)
         reason = self._pre_trade(strategy, order)  # refuses orders on a symbol without a price yet
         if reason is None and kind is OrderType.TRAILING_STOP:

@@ -34,3 +34,7 @@ __all__ = [
     "timeframe_ns",
     "write_bars",
 ]
+
+from tradeforge.data.store import BarStore, StoreEntry
+
+__all__ += ["BarStore", "StoreEntry"]

@@ -175,3 +175,17 @@ def test_cancel_a_partially_filled_order(tf: Any) -> None:
     order = strat.first(1)
     assert [s for _, s in order.history][-2:] == [S.PARTIALLY_FILLED, S.CANCELLED]
     assert order.filled_qty == 5.0 and len(result.fills) == 1 and strat.position().qty == 5.0
+
+
+def test_order_field_order_is_what_the_engine_passes_positionally() -> None:
+    # Execution.submit_new builds orders positionally (speed): reordering Order's fields must fail here
+    import dataclasses
+
+    from tradeforge.core.orders import Order
+
+    names = [f.name for f in dataclasses.fields(Order)][:23]
+    assert names == [
+        "id", "strategy", "symbol", "side", "type", "qty", "created_ts", "created_bar", "fraction", "limit", "stop",
+        "trail_amount", "trail_percent", "tif", "expire_at", "sl", "tp", "reduce_only", "parent_id", "trade_id",
+        "oco_id", "role", "tag",
+    ]  # fmt: skip
