@@ -107,3 +107,12 @@ def test_multi_asset_example(tmp_path: Path) -> None:
     for symbol in ("AAPL", "IBM", "KO", "MSFT"):
         assert symbol in out.stdout
     assert (tmp_path / "top_roc.html").stat().st_size > 100_000
+
+
+def test_bar_store_example(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if "BarStore(" in b)
+    script = tmp_path / "store.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.splitlines() == ["True", "[('BTC-PERP', '1m', 45031)]", "10080"]  # 7 days x 1,440 minutes
+    assert (tmp_path / "bars" / "sample" / "BTC-PERP" / "1m.g000001.parquet").exists()
