@@ -38,3 +38,6 @@ __all__ = [
 from tradeforge.data.store import BarStore, StoreEntry
 
 __all__ += ["BarStore", "StoreEntry"]
+from tradeforge.data.resample import Resampled, Session, resample  # noqa: E402
+
+__all__ += ["Resampled", "Session", "resample"]
