@@ -125,6 +125,9 @@ def backtest(
     ] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("tradeforge-output/backtest"),
     report: Annotated[bool, typer.Option(help="write the HTML report")] = True,
+    tz: Annotated[
+        str | None, typer.Option(help="time zone of data files whose times have none (e.g. UTC, America/New_York)")
+    ] = None,
     debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
 ) -> None:
     """Backtest a strategy on bundled or your own bars; print statistics and write exports and a report."""
@@ -143,6 +146,7 @@ def backtest(
         out_dir=out,
         report=report,
         together=together,
+        tz=tz,
     )
     try:
         with progress_bar("backtest") as update:

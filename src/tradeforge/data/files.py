@@ -33,12 +33,19 @@ _CSV_READ_ERRORS = (
 )
 
 
-def read_bars(path: str | PathLike[str], *, symbol: str | None = None, timeframe: str | int | None = None) -> BarSeries:
+def read_bars(
+    path: str | PathLike[str],
+    *,
+    symbol: str | None = None,
+    timeframe: str | int | None = None,
+    tz: str | None = None,
+) -> BarSeries:
     """Read one symbol's bars from a .csv, .csv.gz, .parquet or .pq file into a validated BarSeries.
 
     Columns are matched case-insensitively: a time column (timestamp, datetime, date or time; in Parquet also
     a DatetimeIndex), open, high, low, close and optionally volume (zeros when absent); others are ignored.
-    Times may be ISO 8601 strings, with or without a zone (naive times are taken as UTC), or epoch integers
+    Times may be ISO 8601 strings with a zone (2024-01-31T23:59:00Z, +01:00), naive ones only with ``tz`` (the
+    zone they were recorded in, e.g. 'UTC' or 'America/New_York'; without it they are an error), or epoch integers
     whose unit is told by magnitude: seconds (< 1e11), milliseconds (< 1e14), microseconds (< 1e17), else
     nanoseconds. ``symbol`` defaults to the file name without its suffix ('ETH-BTC.csv.gz' -> 'ETH-BTC');
     ``timeframe`` ('5m', '1d', '1mo' or ns) defaults to what a file written by ``write_bars`` recorded, else
@@ -62,7 +69,7 @@ def read_bars(path: str | PathLike[str], *, symbol: str | None = None, timeframe
     name = symbol if symbol is not None else stored_symbol or default_symbol(file)
     if not name:
         raise ConfigError(f"{file}: the symbol is empty; pass symbol='...'")
-    return convert_frame(frame, name, timeframe if timeframe is not None else stored_tf, origin)
+    return convert_frame(frame, name, timeframe if timeframe is not None else stored_tf, origin, tz=tz)
 
 
 def write_bars(series: BarSeries, path: str | PathLike[str]) -> Path:

@@ -39,15 +39,18 @@ class Origin:
         return _ROW.sub(lambda match: self.row(int(match.group(1))), message)
 
 
-def frame_to_series(df: pd.DataFrame, symbol: str, timeframe: str | int | None = None) -> BarSeries:
+def frame_to_series(
+    df: pd.DataFrame, symbol: str, timeframe: str | int | None = None, *, tz: str | None = None
+) -> BarSeries:
     """A DataFrame of bars -> a validated BarSeries.
 
     The time is a DatetimeIndex or a column named timestamp, datetime, date or time; open, high, low and close
     are required, volume is optional (zeros); names are matched case-insensitively and other columns are
-    ignored. Times may be datetimes, ISO 8601 strings or epoch integers (see ``read_bars``); naive times are
-    taken as UTC. ``timeframe`` ('5m', '1d', '1mo' or ns) is inferred from the timestamps when None.
+    ignored. Times may be datetimes, ISO 8601 strings or epoch integers (see ``read_bars``); times without a
+    zone need ``tz`` (e.g. 'UTC', 'America/New_York'): they are an error otherwise, never a guess.
+    ``timeframe`` ('5m', '1d', '1mo' or ns) is inferred from the timestamps when None.
     """
-    return convert_frame(df, symbol, timeframe, Origin("DataFrame"))
+    return convert_frame(df, symbol, timeframe, Origin("DataFrame"), tz=tz)
 
 
 def series_to_frame(series: BarSeries) -> pd.DataFrame:
@@ -58,13 +61,15 @@ def series_to_frame(series: BarSeries) -> pd.DataFrame:
     return pd.DataFrame(data, index=index)
 
 
-def convert_frame(df: pd.DataFrame, symbol: str, timeframe: str | int | None, origin: Origin) -> BarSeries:
+def convert_frame(
+    df: pd.DataFrame, symbol: str, timeframe: str | int | None, origin: Origin, *, tz: str | None = None
+) -> BarSeries:
     """The shared conversion behind frame_to_series and read_bars; messages start with origin.source."""
     frame = _time_index_as_column(df)
     names = _column_map(frame, origin)
     time_name = _time_column(names, origin)
     raw_time = frame[names[time_name]]
-    ts = _to_ns(raw_time, time_name, origin)
+    ts = _to_ns(raw_time, time_name, origin, tz)
     prices = {col: _to_float(frame[names[col]], col, raw_time, origin) for col in PRICE_COLUMNS}
     volume = _to_float(frame[names["volume"]], "volume", raw_time, origin) if "volume" in names else None
     tf_ns = timeframe_ns(timeframe) if timeframe is not None else 1
@@ -130,11 +135,12 @@ def _first_missing(values: pd.Series, name: str, origin: Origin) -> None:
         )
 
 
-def _to_ns(values: pd.Series, name: str, origin: Origin) -> npt.NDArray[np.int64]:
-    """Times -> int64 ns UTC: datetimes (naive = UTC), epoch numbers (unit by magnitude), ISO strings."""
+def _to_ns(values: pd.Series, name: str, origin: Origin, tz: str | None = None) -> npt.NDArray[np.int64]:
+    """Times -> int64 ns UTC: datetimes and ISO strings (naive ones in zone tz, an error without it), epoch
+    numbers (UTC by definition; unit by magnitude)."""
     _first_missing(values, name, origin)
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values.dtype):
-        return _datetimes_to_ns(pd.DatetimeIndex(values), name, origin)
+        return _datetimes_to_ns(pd.DatetimeIndex(values), name, origin, tz)
     if pd.api.types.is_bool_dtype(values.dtype):
         raise DataError(f"{origin.source}: {name} holds true/false values; it must hold times")
     if pd.api.types.is_numeric_dtype(values.dtype):
@@ -142,7 +148,33 @@ def _to_ns(values: pd.Series, name: str, origin: Origin) -> npt.NDArray[np.int64
     numbers = pd.to_numeric(values, errors="coerce")
     if not numbers.isna().any():
         return _epoch_to_ns(numbers.to_numpy(), name, origin)
-    parsed = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
+    text = values.astype(str).str.strip()
+    readable = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    bad = np.flatnonzero(readable.isna().to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"{origin.source}: cannot read {name} {values.iloc[i]!r} at {origin.row(i)}; write ISO 8601 "
+            "(2024-01-31T23:59:00Z) or epoch seconds/milliseconds/nanoseconds, the same way in every row"
+        )
+    zoned = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).to_numpy()
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if zoned.any():
+        parsed[zoned] = pd.to_datetime(text[zoned], utc=True, format="ISO8601", errors="coerce")
+    if not zoned.all():
+        first = int(np.flatnonzero(~zoned)[0])
+        if tz is None:
+            raise DataError(
+                f"{origin.source}: {name} {values.iloc[first]!r} at {origin.row(first)} has no time zone; pass "
+                "tz='UTC' if the times are UTC, or the zone they were recorded in (e.g. tz='America/New_York'): "
+                "naive times are never guessed"
+            )
+        local = pd.to_datetime(text[~zoned], format="ISO8601", errors="coerce")
+        try:
+            placed = pd.DatetimeIndex(local).tz_localize(tz, ambiguous="raise", nonexistent="raise")
+        except (ValueError, TypeError, KeyError) as exc:
+            raise DataError(f"{origin.source}: cannot place the {name} values in time zone {tz!r}: {exc}") from exc
+        parsed[~zoned] = placed.tz_convert("UTC")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         i = int(bad[0])
@@ -150,11 +182,24 @@ def _to_ns(values: pd.Series, name: str, origin: Origin) -> npt.NDArray[np.int64
             f"{origin.source}: cannot read {name} {values.iloc[i]!r} at {origin.row(i)}; write ISO 8601 "
             "(2024-01-31T23:59:00Z) or epoch seconds/milliseconds/nanoseconds, the same way in every row"
         )
-    return _datetimes_to_ns(pd.DatetimeIndex(parsed), name, origin)
+    return _datetimes_to_ns(pd.DatetimeIndex(parsed), name, origin, tz)
 
 
-def _datetimes_to_ns(index: pd.DatetimeIndex, name: str, origin: Origin) -> npt.NDArray[np.int64]:
-    utc = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+def _datetimes_to_ns(
+    index: pd.DatetimeIndex, name: str, origin: Origin, tz: str | None = None
+) -> npt.NDArray[np.int64]:
+    if index.tz is None:
+        if tz is None:
+            raise DataError(
+                f"{origin.source}: the {name} values have no time zone (first: {index[0]}); pass tz='UTC' if they "
+                "are UTC, or the zone they were recorded in (e.g. tz='America/New_York'): naive times are never "
+                "guessed"
+            )
+        try:
+            index = index.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+        except (ValueError, TypeError, KeyError) as exc:  # unknown zone, or a time that does not exist / repeats
+            raise DataError(f"{origin.source}: cannot place the {name} values in time zone {tz!r}: {exc}") from exc
+    utc = index.tz_convert("UTC")
     try:
         return np.asarray(utc.as_unit("ns").asi8, dtype=np.int64)
     except pd.errors.OutOfBoundsDatetime as exc:

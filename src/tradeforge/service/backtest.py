@@ -36,6 +36,7 @@ class BacktestJob:
     out_dir: Path | None = None
     report: bool = True
     together: bool = False  # several symbols: one instance trades them all (else one instance per symbol)
+    tz: str | None = None  # the zone of naive times in data files (never guessed)
 
 
 @dataclass
@@ -45,14 +46,14 @@ class BacktestOutcome:
     files: dict[str, Path]
 
 
-def load_data(ref: str) -> tuple[BarSeries, Instrument | None]:
-    """A bundled sample name (see `tradeforge samples`) or a CSV / Parquet file path."""
+def load_data(ref: str, tz: str | None = None) -> tuple[BarSeries, Instrument | None]:
+    """A bundled sample name (see `tradeforge samples`) or a CSV / Parquet file path (tz: zone of naive times)."""
     names = {s.name.upper() for s in list_samples()}
     if ref.upper() in names:
         return load_sample(ref), sample_instrument(ref)
     path = Path(ref)
     if path.exists():
-        return read_bars(path), None
+        return read_bars(path, tz=tz), None
     raise ConfigError(f"data {ref!r} is neither a bundled sample ({', '.join(sorted(names))}) nor an existing file")
 
 
@@ -64,7 +65,7 @@ def run_job(job: BacktestJob, progress: Progress | None = None) -> BacktestOutco
     series: list[BarSeries] = []
     instruments: dict[str, Instrument] = {}
     for ref in job.data:
-        bars, inst = load_data(ref)
+        bars, inst = load_data(ref, job.tz)
         series.append(bars)
         if inst is not None:
             instruments[bars.symbol] = inst

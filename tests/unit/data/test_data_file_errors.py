@@ -151,11 +151,11 @@ def test_write_into_missing_folder(tmp_path: Path) -> None:
 def test_frame_errors_say_dataframe() -> None:
     frame = pd.DataFrame({"timestamp": ["2024-01-01", "2024-01-01"], "open": [1, 1], "high": [1, 1]})
     with pytest.raises(DataError, match=r"^DataFrame: missing column"):
-        frame_to_series(frame, "X", "1d")
+        frame_to_series(frame, "X", "1d", tz="UTC")
     frame["low"] = 1.0
     frame["close"] = pd.Series([1.0, "x"], dtype=object)
     with pytest.raises(DataError, match=r"^DataFrame: column close holds 'x' at row 1 \(time 2024-01-01\)"):
-        frame_to_series(frame, "X", "1d")
+        frame_to_series(frame, "X", "1d", tz="UTC")
     frame["close"] = 1.0
     with pytest.raises(DataError, match=r"^DataFrame: X: timestamp at row 1 \(2024-01-01T00:00:00Z\) is duplicate"):
-        frame_to_series(frame, "X", "1d")
+        frame_to_series(frame, "X", "1d", tz="UTC")

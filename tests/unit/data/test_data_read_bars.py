@@ -13,6 +13,7 @@ import pytest
 
 from tradeforge.core.bars import COLUMNS, BarSeries
 from tradeforge.core.clock import NS_PER_DAY, NS_PER_MINUTE
+from tradeforge.core.errors import DataError
 from tradeforge.data import (
     default_symbol,
     frame_to_series,
@@ -102,7 +103,7 @@ def test_case_insensitive_columns_other_time_names_extra_columns_no_volume(tmp_p
     path.write_text(
         "Date,Open,HIGH,Low,Close,Adj Close\n2012-01-03,1,2,0.5,1.5,9\n2012-01-04,1.5,2.5,1,2,9\n2012-01-06,2,3,1,2,9\n"
     )
-    series = read_bars(path)
+    series = read_bars(path, tz="UTC")
     assert series.ts.tolist() == [
         1_325_548_800_000_000_000,
         1_325_548_800_000_000_000 + NS_PER_DAY,
@@ -122,7 +123,9 @@ def test_timestamps_with_and_without_zone(tmp_path: Path) -> None:
         "2024-01-01T00:15:00.5",
     ]
     path.write_text("time,open,high,low,close\n" + "".join(f"{t},1,1,1,1\n" for t in rows))
-    series = read_bars(path, timeframe="5m")
+    with pytest.raises(DataError, match=r"'2024-01-01 00:05:00' at row 1 \(line 3\) has no time zone; pass tz='UTC'"):
+        read_bars(path, timeframe="5m")  # naive times are never guessed
+    series = read_bars(path, timeframe="5m", tz="UTC")
     assert series.ts.tolist() == [T0, T0 + FIVE_MIN, T0 + 2 * FIVE_MIN, T0 + 3 * FIVE_MIN + 500_000_000]
 
 
@@ -159,14 +162,14 @@ def test_frame_round_trip_and_time_zones() -> None:
     assert back.timeframe == NS_PER_MINUTE
     naive = frame.reset_index()
     naive["timestamp"] = naive["timestamp"].dt.tz_localize(None)
-    assert frame_to_series(naive, "6EH4", NS_PER_MINUTE).ts.tolist() == original.ts.tolist()
+    assert frame_to_series(naive, "6EH4", NS_PER_MINUTE, tz="UTC").ts.tolist() == original.ts.tolist()
 
 
 def test_time_column_wins_over_a_datetime_index() -> None:
     frame = series_to_frame(load_sample("KO"))
     frame["Date"] = pd.DatetimeIndex(frame.index).tz_convert(None)
     frame.index = frame.index + pd.Timedelta(hours=1)
-    assert frame_to_series(frame, "KO").ts.tolist() == load_sample("KO").ts.tolist()
+    assert frame_to_series(frame, "KO", tz="UTC").ts.tolist() == load_sample("KO").ts.tolist()
 
 
 def test_series_to_frame_copies() -> None:

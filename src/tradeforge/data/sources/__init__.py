@@ -1,0 +1,19 @@
+"""Market-data sources behind one small interface (`BarSource`): exchanges through ccxt, ..."""
+
+from tradeforge.data.sources.base import (
+    BadSymbolError,
+    BarSource,
+    DataSourceError,
+    Progress,
+    TemporaryDataSourceError,
+)
+from tradeforge.data.sources.ccxt_source import CcxtSource
+
+__all__ = [
+    "BadSymbolError",
+    "BarSource",
+    "CcxtSource",
+    "DataSourceError",
+    "Progress",
+    "TemporaryDataSourceError",
+]
