@@ -116,3 +116,12 @@ def test_bar_store_example(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.splitlines() == ["True", "[('BTC-PERP', '1m', 45031)]", "10080"]  # 7 days x 1,440 minutes
     assert (tmp_path / "bars" / "sample" / "BTC-PERP" / "1m.g000001.parquet").exists()
+
+
+def test_resample_example(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if 'resample(load_sample("BTC-PERP"), "1h")' in b)
+    script = tmp_path / "resample.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    count, complete = out.stdout.split()
+    assert int(count) == 751 and complete == "False"
