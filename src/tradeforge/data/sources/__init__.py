@@ -8,6 +8,7 @@ from tradeforge.data.sources.base import (
     TemporaryDataSourceError,
 )
 from tradeforge.data.sources.ccxt_source import CcxtSource
+from tradeforge.data.sources.yahoo_source import YahooSource
 
 __all__ = [
     "BadSymbolError",
@@ -16,4 +17,5 @@ __all__ = [
     "DataSourceError",
     "Progress",
     "TemporaryDataSourceError",
+    "YahooSource",
 ]
