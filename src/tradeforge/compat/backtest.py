@@ -299,7 +299,7 @@ class Backtest:
 
             self._results = multi_stats(run, df, strategy, start)  # type: ignore[arg-type]
         else:
-            self._results = run_stats(run, df, strategy, start)
+            self._results = run_stats(run, df.index, df["Close"].to_numpy(dtype=float), strategy, start)
         return self._results
 
     # -------------------------------------------------------------- optimize

@@ -19,37 +19,14 @@ from tradeforge.compat.errors import CompatValueError
 from tradeforge.compat.objects import Order, Position
 from tradeforge.compat.runner import Run
 from tradeforge.core.trades import Trade as CoreTrade
-from tradeforge.sim.sequential import CommissionFunc
 
 if TYPE_CHECKING:
     pass
 
 
 class MultiRun(Run):
-    def __init__(
-        self,
-        frames: Mapping[str, pd.DataFrame],
-        ts: np.ndarray,
-        *,
-        cash: float,
-        commission: CommissionFunc,
-        spread: float,
-        margin: float,
-        trade_on_close: bool,
-        hedging: bool,
-        exclusive_orders: bool,
-    ) -> None:
-        super().__init__(
-            frames,
-            ts,
-            cash=cash,
-            commission=commission,
-            spread=spread,
-            margin=margin,
-            trade_on_close=trade_on_close,
-            hedging=hedging,
-            exclusive_orders=exclusive_orders,
-        )
+    def __init__(self, frames: Mapping[str, pd.DataFrame], ts: np.ndarray, **settings: Any) -> None:
+        super().__init__(frames, ts, **settings)
         self.data: Any = None
         self._positions = {s: Position(self, s) for s in self.symbols}
         self.alloc = Allocation(self.symbols)
@@ -231,11 +208,6 @@ class MultiRun(Run):
             return self.broker.book_cash(self.adapter.name)
         return self.equity_at_bar(k)
 
-    def held_values(self, k: int) -> pd.Series:
-        price_of = self._price_at(k)
-        values = {s: sum(t.size for t in self.book.open_trades if t.symbol == s) * price_of(s) for s in self.symbols}
-        return pd.Series(values, dtype=float)
-
 
 def _reduces(plan: tuple[float, str, int, float], trades: list[CoreTrade]) -> bool:
     _, symbol, units, _ = plan
@@ -297,40 +269,12 @@ def multi_stats(run: MultiRun, df: pd.DataFrame, strategy: Any, start: int) -> p
     equal-weight basket of the assets), the trades with their Symbol, and per-asset frames:
     ``_per_asset`` (trades, win rate, P&L, buy & hold per asset), ``_positions`` (units held per bar) and
     ``_allocation`` (each asset's share of equity per bar)."""
-    import dataclasses
+    from tradeforge.compat.stats import run_stats
 
-    from tradeforge.compat.stats import stats_series, trades_frame
-
-    closed = list(run.book.closed_trades)
-    fee = run.commission
-    stats_trades = [
-        dataclasses.replace(t, entry_fee=fee(t.size, t.entry_price), exit_fee=fee(t.size, t.exit_price)) for t in closed
-    ]
-    wrappers = [run.trade(t) for t in closed]
-    trades_df = trades_frame(
-        closed,
-        df.index,
-        fee,
-        sl=[w.sl for w in wrappers],
-        tp=[w.tp for w in wrappers],
-        tags=[w.tag for w in wrappers],
-        indicators=strategy._indicators,
-        sizes=[w.size for w in wrappers],
-    )
-    trades_df.insert(0, "Symbol", [t.symbol for t in closed])
-    equity = run.equity_curve()
     closes = np.column_stack([run.closes[s] for s in run.symbols])
     basket = (closes / closes[0]).mean(axis=1)
-    stats = stats_series(
-        equity=equity,
-        index=df.index,
-        close=basket,
-        trades=stats_trades,
-        trades_df=trades_df,
-        strategy=strategy,
-        warmup=start - 1,
-        show_commissions=True,
-    )
+    stats = run_stats(run, df.index, basket, strategy, start, symbol_column=True)
+    equity = stats["_equity_curve"]["Equity"].to_numpy()
     frames = {s: cast(pd.DataFrame, df[s]) for s in run.symbols}
     stats["_per_asset"] = per_asset_frame(run, frames, start)
     stats["_positions"] = positions_frame(run, len(equity))

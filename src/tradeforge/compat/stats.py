@@ -132,8 +132,11 @@ def trades_frame(
     return pd.DataFrame(columns)
 
 
-def run_stats(run: Run, data: pd.DataFrame, strategy: Any, start: int) -> _Stats:
-    """The statistics Series of a finished compat run (Backtest.run's result)."""
+def run_stats(
+    run: Run, index: pd.Index, benchmark: np.ndarray, strategy: Any, start: int, *, symbol_column: bool = False
+) -> _Stats:
+    """The statistics Series of a finished compat run (Backtest.run's result). benchmark: the close series Buy &
+    Hold is measured on; symbol_column: add each trade's Symbol to _trades (multi-asset runs)."""
     closed = list(run.book.closed_trades)
     fee = run.commission
     # Backtesting.py charges each (part of a) trade its own entry and exit commission in the statistics
@@ -141,7 +144,7 @@ def run_stats(run: Run, data: pd.DataFrame, strategy: Any, start: int) -> _Stats
     wrappers = [run.trade(t) for t in closed]
     trades_df = trades_frame(
         closed,
-        data.index,
+        index,
         fee,
         sl=[w.sl for w in wrappers],
         tp=[w.tp for w in wrappers],
@@ -149,10 +152,12 @@ def run_stats(run: Run, data: pd.DataFrame, strategy: Any, start: int) -> _Stats
         indicators=strategy._indicators,
         sizes=[w.size for w in wrappers],
     )
+    if symbol_column:
+        trades_df.insert(0, "Symbol", [t.symbol for t in closed])
     return stats_series(
         equity=run.equity_curve(),
-        index=data.index,
-        close=data["Close"].to_numpy(dtype=float),
+        index=index,
+        close=benchmark,
         trades=stats_trades,
         trades_df=trades_df,
         strategy=strategy,

@@ -242,11 +242,7 @@ class Strategy(metaclass=ABCMeta):
         """A long order: size in units (whole number >= 1) or as a fraction of available margin (0 < size < 1).
         With limit and/or stop it is a limit, stop or stop-limit order; sl/tp attach exits to the trade.
         Multi-asset strategies name the asset: symbol= (or ticker=, minitrade's word)."""
-        _check_size(size)
-        asset = symbol or ticker
-        if asset is not None:
-            return self._broker.new_order(float(size), limit, stop, sl, tp, tag, symbol=asset)  # type: ignore[call-arg]
-        return self._broker.new_order(float(size), limit, stop, sl, tp, tag)
+        return self._order(1.0, size, limit, stop, sl, tp, tag, symbol or ticker)
 
     def sell(
         self,
@@ -262,11 +258,23 @@ class Strategy(metaclass=ABCMeta):
     ) -> Order:
         """A short order (see buy). It does not close a long trade unless exclusive_orders=True or the sizes
         net out; use position.close() or trade.close() to exit."""
+        return self._order(-1.0, size, limit, stop, sl, tp, tag, symbol or ticker)
+
+    def _order(
+        self,
+        sign: float,
+        size: float,
+        limit: float | None,
+        stop: float | None,
+        sl: float | None,
+        tp: float | None,
+        tag: object,
+        asset: str | None,
+    ) -> Order:
         _check_size(size)
-        asset = symbol or ticker
-        if asset is not None:
-            return self._broker.new_order(-float(size), limit, stop, sl, tp, tag, symbol=asset)  # type: ignore[call-arg]
-        return self._broker.new_order(-float(size), limit, stop, sl, tp, tag)
+        if asset is not None:  # multi-asset runs route by symbol; a single-asset run takes no symbol argument
+            return self._broker.new_order(sign * float(size), limit, stop, sl, tp, tag, symbol=asset)  # type: ignore[call-arg]
+        return self._broker.new_order(sign * float(size), limit, stop, sl, tp, tag)
 
     # ------------------------------------------------------------------ state
     @property

@@ -37,7 +37,6 @@ class FakeExchange:
         ts = self.series.ts
         end = int(ts[-1]) + 1 if until is None else until
         cursor = since
-        fetched: list[BarSeries] = []
         while True:
             self.requests.append(cursor)
             keep = np.flatnonzero((ts >= cursor) & (ts < end))[: self.page]
@@ -51,7 +50,6 @@ class FakeExchange:
                 held = np.zeros(len(ts), dtype=bool)
                 held[keep[: len(keep) // 2]] = True  # half of this page came in before the connection dropped
                 raise TemporaryDataSourceError("connection reset", partial=part(self.series, held))
-            fetched.append(page)
             yield page
             cursor = int(page.ts[-1]) + self.series.timeframe
 
