@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 import backtesting as bt
@@ -184,7 +183,3 @@ def test_lookahead_indicator_is_refused() -> None:
 
     with pytest.raises(LookAheadError, match="uses future data"):
         tc.Backtest(GOOG, Peek).run()
-
-
-def test_module_is_importable_without_side_effects_on_sys_modules() -> None:
-    assert "tradeforge.compat.lib" in sys.modules
