@@ -1,4 +1,4 @@
-"""Market data at the edge: bundled real sample bars, CSV/Parquet files and pandas <-> BarSeries."""
+"""Market data at the edge: bundled samples, bar files, the Parquet bar store, sources, validation, resampling."""
 
 from tradeforge.data.files import SUPPORTED_SUFFIXES, default_symbol, read_bars, write_bars
 from tradeforge.data.frames import frame_to_series, series_to_frame
@@ -41,3 +41,7 @@ __all__ += ["BarStore", "StoreEntry"]
 from tradeforge.data.resample import Resampled, Session, resample  # noqa: E402
 
 __all__ += ["Resampled", "Session", "resample"]
+from tradeforge.data.names import StoreRef, load_bars, parse_store_ref  # noqa: E402
+from tradeforge.data.validate import Check, check_file, check_series  # noqa: E402
+
+__all__ += ["Check", "StoreRef", "check_file", "check_series", "load_bars", "parse_store_ref"]

@@ -1,8 +1,9 @@
-"""Bars on disk: read and write CSV (optionally gzip) and Parquet files, validated into BarSeries."""
+"""Bars on disk: read and write CSV (optionally gzip), Parquet and Feather files, validated into BarSeries."""
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from tradeforge.core.bars import COLUMNS, BarSeries
@@ -20,7 +22,8 @@ from tradeforge.data.timeframes import MONTH_NS
 
 CSV_SUFFIXES = (".csv.gz", ".csv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-SUPPORTED_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES
+FEATHER_SUFFIXES = (".feather", ".arrow")
+SUPPORTED_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES + FEATHER_SUFFIXES
 _META_SYMBOL = b"tradeforge.symbol"
 _META_TIMEFRAME = b"tradeforge.timeframe_ns"
 _CSV_READ_ERRORS = (
@@ -39,11 +42,15 @@ def read_bars(
     symbol: str | None = None,
     timeframe: str | int | None = None,
     tz: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> BarSeries:
-    """Read one symbol's bars from a .csv, .csv.gz, .parquet or .pq file into a validated BarSeries.
+    """Read one symbol's bars from a .csv, .csv.gz, .parquet, .pq, .feather or .arrow file into a validated
+    BarSeries.
 
-    Columns are matched case-insensitively: a time column (timestamp, datetime, date or time; in Parquet also
-    a DatetimeIndex), open, high, low, close and optionally volume (zeros when absent); others are ignored.
+    Columns are matched case-insensitively: a time column (timestamp, datetime, date or time; in Parquet and
+    Feather also a DatetimeIndex), open, high, low, close and optionally volume (zeros when absent); others are
+    ignored. ``columns`` maps other names to these ({'Date': 'timestamp', 'Adj Close': 'close'}; a mapped
+    column wins over one that already reads as the same name).
     Times may be ISO 8601 strings with a zone (2024-01-31T23:59:00Z, +01:00), naive ones only with ``tz`` (the
     zone they were recorded in, e.g. 'UTC' or 'America/New_York'; without it they are an error), or epoch integers
     whose unit is told by magnitude: seconds (< 1e11), milliseconds (< 1e14), microseconds (< 1e17), else
@@ -53,7 +60,21 @@ def read_bars(
 
     Raises ConfigError for a missing file or an unsupported suffix and DataError, starting with the path, for
     content that cannot be read or does not validate (rows are counted from 0; CSV messages give the line).
+    To sort and drop duplicate rows instead of failing, use ``tradeforge.data.check_file(path, repair=True)``.
     """
+    return load_file(path, symbol=symbol, timeframe=timeframe, tz=tz, columns=columns)
+
+
+def load_file(
+    path: str | PathLike[str],
+    *,
+    symbol: str | None = None,
+    timeframe: str | int | None = None,
+    tz: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    repairs: list[str] | None = None,
+) -> BarSeries:
+    """read_bars, and with a ``repairs`` list: sort rows and drop identical duplicates, noting what changed."""
     file = Path(path)
     kind = _kind(file)
     if not file.is_file():
@@ -63,13 +84,18 @@ def read_bars(
         frame = _read_csv(file)
         origin = Origin(str(file), first_line=2)
         stored_symbol, stored_tf = None, None
+    elif kind == "feather":
+        frame = _read_feather(file)
+        origin = Origin(str(file))
+        stored_symbol, stored_tf = None, None
     else:
         frame, stored_symbol, stored_tf = _read_parquet(file)
         origin = Origin(str(file))
     name = symbol if symbol is not None else stored_symbol or default_symbol(file)
     if not name:
         raise ConfigError(f"{file}: the symbol is empty; pass symbol='...'")
-    return convert_frame(frame, name, timeframe if timeframe is not None else stored_tf, origin, tz=tz)
+    tf = timeframe if timeframe is not None else stored_tf
+    return convert_frame(frame, name, tf, origin, tz=tz, columns=columns, repairs=repairs)
 
 
 def write_bars(series: BarSeries, path: str | PathLike[str]) -> Path:
@@ -77,6 +103,7 @@ def write_bars(series: BarSeries, path: str | PathLike[str]) -> Path:
 
     CSV: header timestamp,open,high,low,close,volume with ISO 8601 UTC times ending in Z. Parquet: a UTC
     nanosecond timestamp column plus float64 columns, and the symbol and time frame in the file metadata.
+    Feather (.feather, .arrow): the same columns as Parquet.
     Returns the path written. The folder must exist.
     """
     file = Path(path)
@@ -85,6 +112,8 @@ def write_bars(series: BarSeries, path: str | PathLike[str]) -> Path:
         raise ConfigError(f"cannot write {file}: folder {file.parent} does not exist; create it first")
     if kind == "csv":
         _write_csv(series, file)
+    elif kind == "feather":
+        feather.write_feather(_arrow_table(series), file)
     else:
         _write_parquet(series, file)
     return file
@@ -105,6 +134,8 @@ def _kind(file: Path) -> str:
         return "csv"
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
+    if name.endswith(FEATHER_SUFFIXES):
+        return "feather"
     raise ConfigError(
         f"cannot read bars from {file}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}"
     )
@@ -133,6 +164,16 @@ def _read_parquet(file: Path) -> tuple[pd.DataFrame, str | None, int | None]:
     return table.to_pandas(), symbol, timeframe
 
 
+def _read_feather(file: Path) -> pd.DataFrame:
+    try:
+        frame: pd.DataFrame = feather.read_table(file).to_pandas()
+        return frame
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"{file}: cannot read it as Feather/Arrow IPC ({type(exc).__name__}: {exc}); is it really a Feather file?"
+        ) from exc
+
+
 def _iso_times(ts: npt.NDArray[np.int64]) -> npt.NDArray[np.str_]:
     stamps: npt.NDArray[np.datetime64] = ts.astype("datetime64[ns]")
     if np.any(ts % NS_PER_SECOND):
@@ -148,14 +189,18 @@ def _write_csv(series: BarSeries, file: Path) -> None:
     pd.DataFrame(data).to_csv(file, index=False, lineterminator="\n")
 
 
-def _write_parquet(series: BarSeries, file: Path) -> None:
+def _arrow_table(series: BarSeries) -> pa.Table:
     arrays = {"timestamp": pa.array(series.ts, type=pa.int64()).cast(pa.timestamp("ns", tz="UTC"))}
     for col in COLUMNS:
         arrays[col] = pa.array(np.asarray(getattr(series, col), dtype=np.float64), type=pa.float64())
+    return pa.table(arrays)
+
+
+def _write_parquet(series: BarSeries, file: Path) -> None:
     label = "1mo" if series.timeframe == MONTH_NS else format_timeframe(series.timeframe)
     metadata = {
         _META_SYMBOL: series.symbol.encode(),
         _META_TIMEFRAME: str(series.timeframe).encode(),
         b"tradeforge.timeframe": label.encode(),
     }
-    pq.write_table(pa.table(arrays).replace_schema_metadata(metadata), file)
+    pq.write_table(_arrow_table(series).replace_schema_metadata(metadata), file)

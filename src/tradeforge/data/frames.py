@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -10,11 +11,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeforge.core.bars import COLUMNS, BarSeries
-from tradeforge.core.errors import DataError
+from tradeforge.core.clock import iso
+from tradeforge.core.errors import ConfigError, DataError
 from tradeforge.data.timeframes import infer_timeframe, timeframe_ns
 
 TIME_COLUMNS = ("timestamp", "datetime", "date", "time")
 PRICE_COLUMNS = ("open", "high", "low", "close")
+TARGET_COLUMNS = ("timestamp", *PRICE_COLUMNS, "volume")
 _SECONDS_BELOW = 1e11  # epoch magnitudes: seconds < 1e11 (year 5138) <= ms < 1e14 <= us < 1e17 <= ns
 _MS_BELOW = 1e14
 _US_BELOW = 1e17
@@ -40,7 +43,12 @@ class Origin:
 
 
 def frame_to_series(
-    df: pd.DataFrame, symbol: str, timeframe: str | int | None = None, *, tz: str | None = None
+    df: pd.DataFrame,
+    symbol: str,
+    timeframe: str | int | None = None,
+    *,
+    tz: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> BarSeries:
     """A DataFrame of bars -> a validated BarSeries.
 
@@ -48,9 +56,10 @@ def frame_to_series(
     are required, volume is optional (zeros); names are matched case-insensitively and other columns are
     ignored. Times may be datetimes, ISO 8601 strings or epoch integers (see ``read_bars``); times without a
     zone need ``tz`` (e.g. 'UTC', 'America/New_York'): they are an error otherwise, never a guess.
-    ``timeframe`` ('5m', '1d', '1mo' or ns) is inferred from the timestamps when None.
+    ``timeframe`` ('5m', '1d', '1mo' or ns) is inferred from the timestamps when None. ``columns`` maps the
+    frame's own names to tradeforge's ({'Date': 'timestamp', 'Adj Close': 'close'}); see ``read_bars``.
     """
-    return convert_frame(df, symbol, timeframe, Origin("DataFrame"), tz=tz)
+    return convert_frame(df, symbol, timeframe, Origin("DataFrame"), tz=tz, columns=columns)
 
 
 def series_to_frame(series: BarSeries) -> pd.DataFrame:
@@ -62,16 +71,30 @@ def series_to_frame(series: BarSeries) -> pd.DataFrame:
 
 
 def convert_frame(
-    df: pd.DataFrame, symbol: str, timeframe: str | int | None, origin: Origin, *, tz: str | None = None
+    df: pd.DataFrame,
+    symbol: str,
+    timeframe: str | int | None,
+    origin: Origin,
+    *,
+    tz: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    repairs: list[str] | None = None,
 ) -> BarSeries:
-    """The shared conversion behind frame_to_series and read_bars; messages start with origin.source."""
-    frame = _time_index_as_column(df)
+    """The shared conversion behind frame_to_series and read_bars; messages start with origin.source.
+
+    With ``repairs`` (a list), rows out of time order are sorted and rows identical to the bar before them at
+    the same time are dropped, and what was changed is appended to the list as sentences. Two different bars
+    at one time are never repaired (nobody can tell which is right): that stays an error.
+    """
+    frame = _time_index_as_column(_rename(df, columns, origin) if columns else df)
     names = _column_map(frame, origin)
     time_name = _time_column(names, origin)
     raw_time = frame[names[time_name]]
     ts = _to_ns(raw_time, time_name, origin, tz)
     prices = {col: _to_float(frame[names[col]], col, raw_time, origin) for col in PRICE_COLUMNS}
     volume = _to_float(frame[names["volume"]], "volume", raw_time, origin) if "volume" in names else None
+    if repairs is not None:
+        ts, prices, volume = _repair(ts, prices, volume, origin, repairs)
     tf_ns = timeframe_ns(timeframe) if timeframe is not None else 1
     try:
         series = BarSeries.from_arrays(
@@ -82,6 +105,75 @@ def convert_frame(
     if timeframe is None:
         series = replace(series, timeframe=timeframe_ns(infer_timeframe(series.ts, source=origin.source)))
     return series
+
+
+def _rename(df: pd.DataFrame, columns: Mapping[str, str], origin: Origin) -> pd.DataFrame:
+    """Apply a user's {their name: ours} mapping; a mapped column wins over another that reads the same."""
+    found = {str(c): c for c in df.columns}
+    index_name = str(df.index.name) if df.index.name is not None else None
+    targets: dict[str, str] = {}
+    for theirs, ours in columns.items():
+        key = str(ours).strip().lower()
+        if key not in TARGET_COLUMNS:
+            raise ConfigError(
+                f"{origin.source}: column mapping {theirs!r} -> {ours!r}: the target must be one of "
+                f"{', '.join(TARGET_COLUMNS)}"
+            )
+        if str(theirs) not in found and str(theirs) != index_name:
+            have = ", ".join(found) or "no columns"
+            raise ConfigError(
+                f"{origin.source}: column mapping names {theirs!r}, which is not a column (found: {have}); "
+                "names in the mapping are case-sensitive"
+            )
+        if key in targets.values():
+            raise ConfigError(f"{origin.source}: column mapping sends two columns to {key!r}; map only one")
+        targets[str(theirs)] = key
+    if index_name is not None and index_name in targets:
+        df = df.reset_index()
+        found = {str(c): c for c in df.columns}
+    mapped = set(targets.values())
+    shadowed = [c for name, c in found.items() if name not in targets and name.strip().lower() in mapped]
+    out = df.drop(columns=shadowed).rename(columns={found[k]: v for k, v in targets.items()})
+    return out
+
+
+def _repair(
+    ts: npt.NDArray[np.int64],
+    prices: dict[str, npt.NDArray[np.float64]],
+    volume: npt.NDArray[np.float64] | None,
+    origin: Origin,
+    repairs: list[str],
+) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.float64]], npt.NDArray[np.float64] | None]:
+    n = ts.size
+    order = np.argsort(ts, kind="stable")
+    moved = int(np.count_nonzero(order != np.arange(n)))
+    if moved:
+        ts = ts[order]
+        prices = {k: v[order] for k, v in prices.items()}
+        volume = volume[order] if volume is not None else None
+        repairs.append(f"sorted the bars by time ({moved} of {n} rows were out of order)")
+    later = np.flatnonzero(np.diff(ts) == 0) + 1
+    if later.size == 0:
+        return ts, prices, volume
+    values = [*prices.values()] + ([volume] if volume is not None else [])
+    stack = np.column_stack(values)
+    same = (stack[later] == stack[later - 1]) | (np.isnan(stack[later]) & np.isnan(stack[later - 1]))
+    differ = np.flatnonzero(~same.all(axis=1))
+    if differ.size:
+        j = int(later[differ[0]])
+        first, second = int(order[j - 1]), int(order[j])
+        raise DataError(
+            f"{origin.source}: two different bars at {iso(int(ts[j]))} ({origin.row(first)} and "
+            f"{origin.row(second)}); repair only drops identical duplicates because it cannot tell which bar is "
+            "right: delete the wrong row yourself"
+        )
+    keep = np.ones(n, dtype=bool)
+    keep[later] = False
+    repairs.append(
+        f"dropped {later.size} duplicate row(s) identical to the bar before them (the first at "
+        f"{iso(int(ts[later[0]]))}, {origin.row(int(order[later[0]]))})"
+    )
+    return ts[keep], {k: v[keep] for k, v in prices.items()}, volume[keep] if volume is not None else None
 
 
 def _time_index_as_column(df: pd.DataFrame) -> pd.DataFrame:

@@ -112,7 +112,8 @@ def _label_ns(label: str) -> int:
     return timeframe_ns(label)
 
 
-def _to_ns(moment: TimeLike, what: str) -> int | None:
+def moment_ns(moment: TimeLike, what: str) -> int | None:
+    """ns since the epoch, ISO 8601 text (naive is UTC) or a datetime -> int ns UTC; None stays None."""
     if moment is None:
         return None
     if isinstance(moment, bool):
@@ -238,7 +239,7 @@ class BarStore:
         unknown series (listing what is stored) or an empty range, DataError for a damaged file.
         """
         tf = timeframe_ns(timeframe)
-        lo, hi = _to_ns(start, "start"), _to_ns(end, "end")
+        lo, hi = moment_ns(start, "start"), moment_ns(end, "end")
         files = self._require(source, symbol, tf)
         where = self._folder(source, symbol) / timeframe_label(tf)
         series = self._series(files, symbol, tf, lo, hi, where)

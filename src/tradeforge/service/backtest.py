@@ -11,7 +11,7 @@ from tradeforge.core.bars import BarSeries
 from tradeforge.core.errors import ConfigError
 from tradeforge.core.strategy import Strategy
 from tradeforge.core.types import Instrument
-from tradeforge.data import list_samples, load_sample, read_bars, sample_instrument
+from tradeforge.data import BarStore, list_samples, load_bars, load_sample, sample_instrument
 from tradeforge.report import write_exports, write_html_report
 from tradeforge.service.strategy_loader import load_strategy_class, parse_params
 from tradeforge.sim.backtest import run_backtest
@@ -37,6 +37,7 @@ class BacktestJob:
     report: bool = True
     together: bool = False  # several symbols: one instance trades them all (else one instance per symbol)
     tz: str | None = None  # the zone of naive times in data files (never guessed)
+    store: Path | None = None  # the bar store for data named source:SYMBOL@tf (default: see store_root)
 
 
 @dataclass
@@ -46,26 +47,28 @@ class BacktestOutcome:
     files: dict[str, Path]
 
 
-def load_data(ref: str, tz: str | None = None) -> tuple[BarSeries, Instrument | None]:
-    """A bundled sample name (see `tradeforge samples`) or a CSV / Parquet file path (tz: zone of naive times)."""
+def load_data(ref: str, tz: str | None = None, store: Path | None = None) -> tuple[BarSeries, Instrument | None]:
+    """Bars named by ref: a file path, a series in the bar store ('binance:BTC/USDT@1h') or a bundled sample
+    (see `tradeforge samples`; it comes with its instrument). tz: the zone of naive times in files."""
+    from tradeforge.service.data import store_root
+
     names = {s.name.upper() for s in list_samples()}
-    if ref.upper() in names:
+    if ref.upper() in names and not Path(ref).is_file():
         return load_sample(ref), sample_instrument(ref)
-    path = Path(ref)
-    if path.exists():
-        return read_bars(path, tz=tz), None
-    raise ConfigError(f"data {ref!r} is neither a bundled sample ({', '.join(sorted(names))}) nor an existing file")
+    return load_bars(ref, store=BarStore(store_root(store)), tz=tz), None
 
 
 def run_job(job: BacktestJob, progress: Progress | None = None) -> BacktestOutcome:
     klass = load_strategy_class(job.strategy)
     params = parse_params(job.params, klass)
     if not job.data:
-        raise ConfigError("no data given: pass a sample name such as GOOG or a CSV/Parquet file")
+        raise ConfigError(
+            "no data given: pass a sample name such as GOOG, a stored series such as binance:BTC/USDT@1h or a bar file"
+        )
     series: list[BarSeries] = []
     instruments: dict[str, Instrument] = {}
     for ref in job.data:
-        bars, inst = load_data(ref, job.tz)
+        bars, inst = load_data(ref, job.tz, job.store)
         series.append(bars)
         if inst is not None:
             instruments[bars.symbol] = inst

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tradeforge.cli.common import console, fail, progress_bar
+from tradeforge.cli.data import data_app
 from tradeforge.core.errors import TradeforgeError
 from tradeforge.metrics import format_stats
 from tradeforge.service.backtest import BacktestJob, demo_cases, run_demo_case, run_job
@@ -23,9 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="tradeforge: backtest, research and trade strategies with one deterministic engine.",
 )
-console = Console()
-err_console = Console(stderr=True)
-
+app.add_typer(data_app, name="data")
 SUMMARY_KEYS = (
     "Start",
     "End",
@@ -45,29 +40,6 @@ SUMMARY_KEYS = (
     "Turnover [$]",
     "Months Profitable [%]",
 )
-
-
-@contextmanager
-def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A Rich progress bar fed by (done, total) callbacks from the engine."""
-    if not enabled:
-        yield lambda done, total: None
-        return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("bars"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
 
 
 def stats_table(title: str, stats: dict[str, Any], keys: tuple[str, ...] | None = None) -> Table:
@@ -91,13 +63,6 @@ def comparison_table(rows: list[tuple[str, Result]]) -> Table:
     return table
 
 
-def fail(exc: BaseException, debug: bool) -> None:
-    if debug:
-        raise exc
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=1)
-
-
 @app.command()
 def backtest(
     strategy: Annotated[
@@ -108,7 +73,8 @@ def backtest(
         typer.Option(
             "--data",
             "-d",
-            help="sample name (see `tradeforge samples`) or CSV/Parquet file; repeat for several symbols",
+            help="sample name (see `tradeforge samples`), stored series SOURCE:SYMBOL@TF (see `tradeforge data "
+            "list`) or a CSV/Parquet/Feather file; repeat for several symbols",
         ),
     ],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="strategy parameter name=value")] = None,
@@ -127,6 +93,9 @@ def backtest(
     report: Annotated[bool, typer.Option(help="write the HTML report")] = True,
     tz: Annotated[
         str | None, typer.Option(help="time zone of data files whose times have none (e.g. UTC, America/New_York)")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option(envvar="TRADEFORGE_STORE", help="bar store folder for SOURCE:SYMBOL@TF data")
     ] = None,
     debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
 ) -> None:
@@ -147,6 +116,7 @@ def backtest(
         report=report,
         together=together,
         tz=tz,
+        store=store,
     )
     try:
         with progress_bar("backtest") as update:
@@ -195,8 +165,3 @@ def demo(
 
 def main() -> None:
     app(prog_name="tradeforge")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
-    sys.exit(0)
