@@ -1,5 +1,6 @@
 """Bar store speed: write 1,000,000 1-minute bars to a BarStore, read them back (all and a 10% range), append
-1,000 new bars to the 1M-bar store, and compare reading against pandas read_csv of the same bars as CSV.
+1,000 new bars to the 1M-bar store, compare reading against pandas read_csv of the same bars as CSV, and
+resample the 1M 1-minute bars to 1h (against pandas' resample, results checked equal).
 
 Prints seconds, bars/s and ratios; with --json PATH writes rows {"case", "library", "seconds", "per_second",
 "peak_mb", "trades", "equity"} (trades=0 and equity=0.0 for data rows).
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import measure, random_walk, row, write_json
 from tradeforge.core.bars import BarSeries
 from tradeforge.core.clock import NS_PER_MINUTE
+from tradeforge.data.resample import resample
 from tradeforge.data.store import BarStore
 
 
@@ -92,6 +94,19 @@ def main() -> None:
         assert len(store.read("bench", "BTC/USDT", "1m")) == n + extra
         report("store_append_1k_to_1m", "tradeforge", sec_append, extra, peak)
 
+        hourly, sec_rs, peak = best(lambda: resample(series, "1h").bars, args.repeat)
+        report("resample_1m_to_1h", "tradeforge", sec_rs, n, peak)
+        indexed = frame.set_index("timestamp")
+        agg = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+
+        def pandas_resample() -> pd.DataFrame:
+            return indexed.resample("1h", label="left", closed="left").agg(agg).dropna(subset=["open"])
+
+        expected, sec_pd, peak = best(pandas_resample, args.repeat)
+        assert np.array_equal(hourly.close, expected["close"].to_numpy())
+        report("resample_1m_to_1h", "pandas.resample", sec_pd, n, peak)
+
+        print(f"resample 1m -> 1h: tradeforge {sec_rs:.3f} s, pandas {sec_pd:.3f} s ({sec_pd / sec_rs:.1f}x)")
         print(f"read all: BarStore is {sec_csv / sec_read:.1f}x faster than pandas.read_csv")
         print(f"10% range read takes {sec_range / sec_read:.2f} of a full read")
         print(f"appending {extra:,} bars takes {sec_append / sec_read:.3f} of reading the whole store")

@@ -125,3 +125,31 @@ def test_resample_example(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
     count, complete = out.stdout.split()
     assert int(count) == 751 and complete == "False"
+
+
+def test_data_commands_example(tmp_path: Path) -> None:
+    text = README.read_text()
+    block = re.search(r"```bash\n(export TRADEFORGE_STORE=\./bars\n.*?)```", text, flags=re.S)
+    assert block is not None
+    script = (
+        block.group(1)
+        .replace("./bars", str(tmp_path / "bars"))
+        .replace("tradeforge ", f"{sys.executable} -m tradeforge.cli ")
+    )
+    script = script.replace(" -s sma_cross ", f" -s sma_cross -o {tmp_path / 'bt'} --no-report ")
+    out = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, cwd=README.parent)
+    assert out.returncode == 0, out.stderr
+    assert "stored 45,031 bar(s) as ftx:BTC-PERP@1m" in out.stdout
+    assert "ftx:BTC-PERP@1h" in out.stdout
+    assert "GOOG 1d, 2,148 bars" in out.stdout
+    assert "Return [%]" in out.stdout
+
+
+def test_load_bars_example(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if 'load_bars("ftx:BTC-PERP@1m"' in b)
+    script = tmp_path / "names.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "1440 2148"
+    assert lines[1].startswith("gaps: ") and "hole(s)" in lines[1]

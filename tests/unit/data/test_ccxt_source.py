@@ -193,3 +193,22 @@ def test_rejects_bad_settings() -> None:
         CcxtSource("binance", max_retries=-1)
     with pytest.raises(ConfigError, match="limit"):
         CcxtSource("binance", limit=0)
+
+
+@pytest.mark.parametrize("exchange_id", EXCHANGES)
+def test_a_trading_halt_longer_than_several_pages_is_crossed(server: ThreadingHTTPServer, exchange_id: str) -> None:
+    r = rig(server, exchange_id, 30)
+    r.venue.candles = r.venue.candles[:5] + r.venue.candles[20:]  # 15 hours missing: more than 3 pages of 4
+    series = r.source(now_ms=T0_MS + 31 * HOUR_MS).fetch("BTC/USDT", "1h", T0_MS * 1_000_000)
+    assert_bars(series, r.venue.candles)
+
+
+def test_empty_pages_in_a_row_end_the_download(server: ThreadingHTTPServer) -> None:
+    r = rig(server, "kucoin", 3)
+    r.venue.candles = []  # nothing at all, e.g. a market listed after `since`
+    source = CcxtSource(
+        "kucoin", exchange=r.exchange, sleep=r.sleeps.append, now=lambda: (T0_MS + 100 * HOUR_MS) * 1_000_000,
+        limit=4, max_empty_pages=5,
+    )  # fmt: skip
+    assert list(source.pages("BTC/USDT", "1h", T0_MS * 1_000_000)) == []
+    assert r.venue.candle_requests == 6  # the first empty page and five more windows

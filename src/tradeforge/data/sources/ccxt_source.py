@@ -64,7 +64,9 @@ class CcxtSource:
     its close time (open + time frame) is not after ``now()``; the still-open last candle is dropped. Network,
     timeout, rate-limit and availability errors are retried ``max_retries`` times with exponential backoff
     (``backoff * 2**attempt`` seconds), then raise TemporaryDataSourceError carrying the bars fetched so far in
-    ``.partial``. To resume after the last stored bar, pass ``since=last_ts + 1``.
+    ``.partial``. To resume after the last stored bar, pass ``since=last_ts + 1``. An empty page is followed
+    by a look at the next window of ``limit`` bars (exchanges that page by time window answer a trading halt
+    with empty pages); after ``max_empty_pages`` empty pages in a row the download ends there.
     """
 
     def __init__(
@@ -78,11 +80,14 @@ class CcxtSource:
         now: Callable[[], int] = _wall_clock_ns,
         limit: int | None = None,
         config: dict[str, Any] | None = None,
+        max_empty_pages: int = 100,
     ) -> None:
         if max_retries < 0:
             raise ConfigError(f"max_retries must be 0 or more, got {max_retries}")
         if backoff < 0:
             raise ConfigError(f"backoff must be 0 or more seconds, got {backoff}")
+        if max_empty_pages < 0:
+            raise ConfigError(f"max_empty_pages must be 0 or more, got {max_empty_pages}")
         if limit is not None and limit <= 0:
             raise ConfigError(f"limit must be a positive number of candles per request, got {limit}")
         self.exchange = make_exchange(exchange_id, config) if exchange is None else exchange
@@ -92,6 +97,7 @@ class CcxtSource:
         self._sleep = sleep
         self._now = now
         self._limit = limit
+        self.max_empty_pages = max_empty_pages
 
     def __repr__(self) -> str:
         return f"CcxtSource({self.name!r})"
@@ -137,11 +143,19 @@ class CcxtSource:
         end = now if until is None else min(int(until), now)
         cursor = int(since)
         last_ts: int | None = None
+        empty = 0
         while cursor < end:
             since_ms = -(-cursor // NS_PER_MS)  # ceil: never ask for a candle before `cursor`
             raw = self._call(ex.fetch_ohlcv, symbol, timeframe, since_ms, limit, what=f"fetching {symbol} {timeframe}")
             if not raw:
-                return
+                # exchanges that page by time window (kucoin, gate, ...) answer a window inside a trading halt
+                # with nothing: look at the next window, up to max_empty_pages empty ones in a row
+                empty += 1
+                if monthly or empty > self.max_empty_pages:
+                    return
+                cursor += limit * tf_ns
+                continue
+            empty = 0
             rows = sorted((_row(r, self.name) for r in raw), key=lambda r: r[0])
             newest = rows[-1][0]
             keep = [
