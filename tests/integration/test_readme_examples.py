@@ -153,3 +153,22 @@ def test_load_bars_example(tmp_path: Path) -> None:
     lines = out.stdout.splitlines()
     assert lines[0] == "1440 2148"
     assert lines[1].startswith("gaps: ") and "hole(s)" in lines[1]
+
+
+def test_sweep_example(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if "result = sweep(" in b)
+    script = tmp_path / "sweep.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.startswith("{'fast_n': ")
+    assert "deflated Sharpe ratio: " in out.stdout and "verdict: " in out.stdout
+    assert (tmp_path / "heatmap.html").stat().st_size > 100_000
+
+
+def test_walk_forward_example(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if "wf = walk_forward(" in b)
+    script = tmp_path / "wf.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert "oos_sharpe" in out.stdout
+    assert (tmp_path / "walkforward.html").exists()

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from tradeforge.cli.common import console, fail, progress_bar
 from tradeforge.cli.data import data_app
+from tradeforge.cli.research import register as register_research
 from tradeforge.core.errors import TradeforgeError
 from tradeforge.metrics import format_stats
 from tradeforge.service.backtest import BacktestJob, demo_cases, run_demo_case, run_job
@@ -21,6 +22,7 @@ app = typer.Typer(
     help="tradeforge: backtest, research and trade strategies with one deterministic engine.",
 )
 app.add_typer(data_app, name="data")
+register_research(app)
 SUMMARY_KEYS = (
     "Start",
     "End",

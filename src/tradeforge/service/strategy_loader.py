@@ -7,6 +7,7 @@ import importlib.util
 import inspect
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from tradeforge.core.errors import ConfigError
@@ -27,16 +28,8 @@ def load_strategy_class(ref: str) -> type[Strategy]:
         )
     if not path.is_file():
         raise ConfigError(f"strategy file {path} does not exist")
-    module_name = f"tradeforge_user_{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot import {path} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ConfigError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    module = import_user_file(path)
+    module_name = module.__name__
     found = {
         name: obj
         for name, obj in vars(module).items()
@@ -52,6 +45,21 @@ def load_strategy_class(ref: str) -> type[Strategy]:
             f"name one, e.g. {path}:{next(iter(found), 'MyStrategy')}"
         )
     return next(iter(found.values()))
+
+
+def import_user_file(path: Path) -> ModuleType:
+    """Import a user's .py file as a module (errors in it become a ConfigError naming the file)."""
+    module_name = f"tradeforge_user_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"cannot import {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    return module
 
 
 def parse_params(items: list[str], strategy: type[Strategy]) -> dict[str, Any]:
