@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit, prange
+from numba import njit
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -29,40 +29,40 @@ STAT_NAMES = (
 TRADE_STAT_NAMES = ("n_trades", "win_rate", "profit_factor", "expectancy", "avg_trade_return")
 
 
-@njit(cache=True, parallel=False)
-def equity_stats_nb(equity: FloatArray, init_cash: FloatArray, periods_per_year: float) -> FloatArray:
-    """(n_bars, k) equity and (k,) starting cash -> (k, 7) rows of STAT_NAMES."""
-    n, k = equity.shape
+@njit(cache=True, error_model="numpy")
+def equity_stats_nb(equity_t: FloatArray, init_cash: FloatArray, periods_per_year: float) -> FloatArray:
+    """(k, n_bars) equity, one row per column (the kernels' own layout: ``result.equity.T``), and (k,) starting
+    cash -> (k, 7) rows of STAT_NAMES. Branch-free inner loop (min/max), about 2 ns per bar and column."""
+    k, n = equity_t.shape
     out = np.full((k, 7), np.nan)
     years = n / periods_per_year if periods_per_year > 0 else np.nan
-    for j in prange(k):
+    ann = np.sqrt(periods_per_year)
+    for j in range(k):
+        row = equity_t[j]
         prev = init_cash[j]
         s = 0.0
         s2 = 0.0
         down2 = 0.0
         peak = init_cash[j]
-        mdd = 0.0
+        low_ratio = 1.0  # the lowest equity / running peak
         for i in range(n):
-            e = equity[i, j]
-            r = e / prev - 1.0 if prev != 0.0 else 0.0
+            e = row[i]
+            r = e / prev - 1.0
             s += r
             s2 += r * r
-            if r < 0.0:
-                down2 += r * r
-            if e > peak:
-                peak = e
-            dd = e / peak - 1.0 if peak > 0.0 else -1.0
-            if dd < mdd:
-                mdd = dd
+            d = min(r, 0.0)
+            down2 += d * d
+            peak = max(peak, e)
+            low_ratio = min(low_ratio, e / peak)
             prev = e
-        last = equity[n - 1, j]
-        total = last / init_cash[j] - 1.0
+        last = row[n - 1]
+        growth = last / init_cash[j]
         mean = s / n
         var = (s2 - n * mean * mean) / (n - 1) if n > 1 else np.nan
         std = np.sqrt(var) if var > 0.0 else 0.0
-        ann = np.sqrt(periods_per_year)
-        out[j, 0] = total
-        cagr = (last / init_cash[j]) ** (1.0 / years) - 1.0 if last > 0.0 and years > 0.0 else -1.0
+        mdd = low_ratio - 1.0 if peak > 0.0 else -1.0
+        cagr = growth ** (1.0 / years) - 1.0 if growth > 0.0 and years > 0.0 else -1.0
+        out[j, 0] = growth - 1.0
         out[j, 1] = cagr
         out[j, 2] = std * ann
         out[j, 3] = mean / std * ann if std > 0.0 else np.nan
@@ -103,17 +103,17 @@ def trade_stats_nb(column: Any, pnl: FloatArray, ret: FloatArray, k: int) -> Flo
 
 
 @njit(cache=True)
-def period_returns_nb(equity: FloatArray, init_cash: FloatArray, edges: Any) -> FloatArray:
-    """Simple returns of equity between consecutive edges (bar indices; the value before edges[0] is the
-    starting cash when edges[0] == 0): (len(edges) - 1, k)."""
+def period_returns_nb(equity_t: FloatArray, init_cash: FloatArray, edges: Any) -> FloatArray:
+    """Simple returns of equity ((k, n_bars), one row per column) between consecutive edges (bar indices; the
+    value before edges[0] is the starting cash when edges[0] == 0): (len(edges) - 1, k)."""
     n_p = edges.shape[0] - 1
-    k = equity.shape[1]
+    k = equity_t.shape[0]
     out = np.empty((n_p, k))
     for j in range(k):
         for p in range(n_p):
             a = edges[p]
             b = edges[p + 1]
-            start = init_cash[j] if a == 0 else equity[a - 1, j]
-            end = equity[b - 1, j]
+            start = init_cash[j] if a == 0 else equity_t[j, a - 1]
+            end = equity_t[j, b - 1]
             out[p, j] = end / start - 1.0 if start != 0.0 else 0.0
     return out

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from tradeforge import fast
 from tradeforge.core.errors import ConfigError
+from tradeforge.fast.cross import crossings as fast_crossings
 from tradeforge.research.signals import Bars, Signals
 
 BoolArray = npt.NDArray[np.bool_]
@@ -32,21 +33,27 @@ def crossed_above(a: np.ndarray, b: np.ndarray) -> BoolArray:
     return above & below_before
 
 
+def _distinct(windows: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    w = np.asarray(windows, dtype=np.int64).reshape(-1)
+    unique, inverse = np.unique(w, return_inverse=True)
+    return unique, inverse.astype(np.int64)
+
+
 def sma_cross(bars: Bars, fast: Any = 10, slow: Any = 20) -> Signals:
     """Always in the market: long when SMA(fast) crosses above SMA(slow), short when it crosses below (the
     bundled event-engine strategy SmaCross, and Backtesting.py's classic example)."""
-    f = _by_window(lambda w: _sma(bars.close, w), fast)
-    s = _by_window(lambda w: _sma(bars.close, w), slow)
-    up = crossed_above(f, s)
-    down = crossed_above(s, f)
+    fw, fi = _distinct(fast)
+    sw, si = _distinct(slow)
+    up, down = fast_crossings(_sma(bars.close, fw), _sma(bars.close, sw), fi, si)
     return Signals(entries=up, exits=down, short_entries=down, short_exits=up)
 
 
 def ema_cross_long(bars: Bars, fast: Any = 12, slow: Any = 26) -> Signals:
     """Long only: in while EMA(fast) is above EMA(slow), entering and leaving on the crosses."""
-    f = _by_window(lambda w: fast_ema(bars.close, w), fast)
-    s = _by_window(lambda w: fast_ema(bars.close, w), slow)
-    return Signals(entries=crossed_above(f, s), exits=crossed_above(s, f))
+    fw, fi = _distinct(fast)
+    sw, si = _distinct(slow)
+    up, down = fast_crossings(fast_ema(bars.close, fw), fast_ema(bars.close, sw), fi, si)
+    return Signals(entries=up, exits=down)
 
 
 def rsi_reversion(bars: Bars, window: Any = 14, lower: Any = 30.0, upper: Any = 70.0) -> Signals:

@@ -138,7 +138,7 @@ def signal_strategy(fn: SignalFunction, *, name: str | None = None, **params: An
     """A Strategy class trading ``fn``'s signals with the fast path's rules; ``params`` are its parameter values
     (e.g. a sweep's ``result.best``) and become the strategy's parameters; trading settings (size, size_type,
     sl, tp, tsl) may be passed too. Use it with run_backtest, the compat layer's runner or a live runner."""
-    settings = {k: params.pop(k) for k in ("size", "size_type", "sl", "tp", "tsl") if k in params}
+    settings: dict[str, Any] = {k: params.pop(k) for k in ("size", "size_type", "sl", "tp", "tsl") if k in params}
     attrs: dict[str, Any] = {
         "_signal_function": staticmethod(fn),
         "_signal_params": tuple(params),

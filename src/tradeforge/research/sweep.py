@@ -95,13 +95,14 @@ def simulate_chunk(payload: Payload, chunk: tuple[int, int]) -> ChunkResult:
     returns = np.empty((0, k))
     for s, (a, b) in enumerate(payload.segments):
         result = _simulate_segment(payload.bars, signals, payload.settings, a, b)
-        equity = result.equity
-        if equity.shape[1] == 1 and k > 1:  # neither signals nor settings varied: every column is the same
-            equity = np.repeat(equity, k, axis=1)
+        equity_t = result.equity.T  # (columns, bars): the kernel's own C-contiguous layout, no copy
+        if equity_t.shape[0] == 1 and k > 1:  # neither signals nor settings varied: every column is the same
+            equity_t = np.repeat(equity_t, k, axis=0)
+        equity_t = np.ascontiguousarray(equity_t)
         cash = np.ascontiguousarray(np.broadcast_to(result.init_cash, (k,)), dtype=np.float64)
-        out.append(_column_stats(np.ascontiguousarray(equity), cash, result.trades, k, payload.periods_per_year))
+        out.append(_column_stats(equity_t, cash, result.trades, k, payload.periods_per_year))
         if s == 0:
-            returns = period_returns_nb(equity, cash, payload.edges)
+            returns = period_returns_nb(equity_t, cash, payload.edges)
     return ChunkResult(out, returns)
 
 
@@ -118,16 +119,16 @@ def _simulate_segment(bars: Bars, signals: Any, settings: SimSettings, a: int, b
     )  # fmt: skip
 
 
-def _column_stats(equity: np.ndarray, cash: np.ndarray, trades: np.ndarray, k: int, ppy: float) -> np.ndarray:
-    eq = equity_stats_nb(equity, cash, ppy)
+def _column_stats(equity_t: np.ndarray, cash: np.ndarray, trades: np.ndarray, k: int, ppy: float) -> np.ndarray:
+    eq = equity_stats_nb(equity_t, cash, ppy)
     closed = trades[trades["exit_reason"] != EXIT_END]
-    if k > 1 and closed.size and (closed["column"] == 0).all() and equity.shape[1] == k:
+    if k > 1 and closed.size and (closed["column"] == 0).all() and equity_t.shape[0] == k:
         closed = np.concatenate([_with_column(closed, j) for j in range(k)])  # one simulated column for all
     tr = trade_stats_nb(
         np.ascontiguousarray(closed["column"]), np.ascontiguousarray(closed["pnl"]),
         np.ascontiguousarray(closed["return"]), k,
     )  # fmt: skip
-    return np.column_stack([eq, tr, equity[-1]])
+    return np.column_stack([eq, tr, equity_t[:, -1]])
 
 
 def _with_column(records: np.ndarray, column: int) -> np.ndarray:

@@ -167,6 +167,6 @@ def _sweep_settings(sim: SimSettings) -> dict[str, Any]:
 
 def _stats(equity: np.ndarray, cash: float, ts: np.ndarray) -> dict[str, float]:
     row = equity_stats_nb(
-        np.ascontiguousarray(equity.reshape(-1, 1)), np.array([cash]), _periods_per_year(ts) if len(ts) > 1 else 1.0
+        np.ascontiguousarray(equity.reshape(1, -1)), np.array([cash]), _periods_per_year(ts) if len(ts) > 1 else 1.0
     )[0]
     return {name: float(row[j]) for j, name in enumerate(STAT_NAMES)}
