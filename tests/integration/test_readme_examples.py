@@ -172,3 +172,11 @@ def test_walk_forward_example(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert "oos_sharpe" in out.stdout
     assert (tmp_path / "walkforward.html").exists()
+
+
+def test_signal_strategy_example(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if "strategy = signal_strategy(sma_cross" in b)
+    script = tmp_path / "engine.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.split() == ["93", "56263.52"]
