@@ -107,3 +107,14 @@ def test_several_data_run_one_instance_per_symbol_unless_together(tmp_path: Path
     assert out.returncode == 0, out.stderr
     trades = pd.read_csv(tmp_path / "together" / "trades.csv")
     assert set(trades["strategy"]) == {"SmaCross"}  # one instance; SmaCross trades its first symbol
+
+
+def test_rejected_orders_are_pointed_out(tmp_path: Path) -> None:
+    frame = load_sample_frame("BTC-PERP").iloc[:3000]  # about 46,000 a coin: 10,000 cash buys no whole coin
+    path = tmp_path / "BTC.csv"
+    frame.to_csv(path)
+    out = tradeforge("backtest", "-s", "sma_cross", "-d", str(path), "--no-report", "--out", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "orders were rejected" in text and "insufficient margin: not enough to buy one lot of BTC" in text
+    assert "Raise --cash" in text

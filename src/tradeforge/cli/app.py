@@ -10,6 +10,7 @@ from rich.table import Table
 
 from tradeforge.cli.common import console, fail, progress_bar
 from tradeforge.cli.data import data_app
+from tradeforge.cli.ml import ml_app
 from tradeforge.cli.research import register as register_research
 from tradeforge.core.errors import TradeforgeError
 from tradeforge.metrics import format_stats
@@ -22,6 +23,7 @@ app = typer.Typer(
     help="tradeforge: backtest, research and trade strategies with one deterministic engine.",
 )
 app.add_typer(data_app, name="data")
+app.add_typer(ml_app, name="ml")
 register_research(app)
 SUMMARY_KEYS = (
     "Start",
@@ -127,6 +129,18 @@ def backtest(
         fail(exc, debug)
         return
     console.print(stats_table(outcome.title, outcome.result.stats))
+    rejected = [o for o in outcome.result.orders if o.status.value == "rejected"]
+    if rejected:
+        reasons: dict[str, int] = {}
+        for order in rejected:
+            reason = (order.reject_reason or "no reason given").split(" at ")[0]
+            reasons[reason] = reasons.get(reason, 0) + 1
+        common = ", ".join(f"{n} x {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        console.print(
+            f"[yellow]note:[/] {len(rejected):,} of {len(outcome.result.orders):,} orders were rejected ({common}); "
+            "see orders.csv. Too little cash for one lot? Raise --cash or trade an instrument with a smaller lot.",
+            highlight=False,
+        )
     for kind, path in outcome.files.items():
         console.print(f"[green]{kind}[/]: {path}")
 
