@@ -118,3 +118,21 @@ def test_rejected_orders_are_pointed_out(tmp_path: Path) -> None:
     text = " ".join(out.stdout.split())
     assert "orders were rejected" in text and "insufficient margin: not enough to buy one lot of BTC" in text
     assert "Raise --cash" in text
+
+
+def test_ml_strategy_with_retraining_from_the_command_line(tmp_path: Path) -> None:
+    frame = load_sample_frame("ETH-BTC").iloc[:6000]
+    path = tmp_path / "ETH-BTC.csv"
+    frame.to_csv(path)
+    out = tradeforge(
+        "backtest", "-s", "ml", "-d", str(path), "--cash", "10", "--commission", "0.001",
+        "-p", "model='Naive Bayes'", "-p", "horizon=12", "-p", "train_window=2000", "-p", "warmup=2000",
+        "-p", "retrain_every=500", "-p", "fee_rate=0.001", "--no-report", "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["strategies"]["MLStrategy"]["params"]["model"] == "Naive Bayes"
+    trades = pd.read_csv(tmp_path / "out" / "trades.csv")
+    assert len(trades) > 0
+    first_entry = pd.Timestamp(trades["entry_time"].min())
+    assert first_entry > pd.Timestamp(frame.index[2000])  # nothing is traded during the warm-up

@@ -16,14 +16,19 @@ from tradeforge.strategies import BUILTIN
 
 
 def load_strategy_class(ref: str) -> type[Strategy]:
-    """'sma_cross' (built-in), 'path/to/file.py' (its only Strategy subclass) or 'file.py:ClassName'."""
+    """'sma_cross' (built-in), 'ml' (tradeforge.ml.strategy.MLStrategy: a model decides, with retraining),
+    'path/to/file.py' (its only Strategy subclass) or 'file.py:ClassName'."""
     if ref in BUILTIN:
         return BUILTIN[ref]
+    if ref == "ml":  # imported on demand: it brings scikit-learn
+        from tradeforge.ml.strategy import MLStrategy
+
+        return MLStrategy
     path_text, _, class_name = ref.partition(":")
     path = Path(path_text)
     if path.suffix != ".py":
         raise ConfigError(
-            f"unknown strategy {ref!r}: use a built-in name ({', '.join(sorted(BUILTIN))}) or a file "
+            f"unknown strategy {ref!r}: use a built-in name ({', '.join(sorted([*BUILTIN, 'ml']))}) or a file "
             "such as my_strategy.py or my_strategy.py:MyStrategy"
         )
     if not path.is_file():
