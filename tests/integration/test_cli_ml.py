@@ -54,6 +54,8 @@ def test_grid_writes_a_resumable_leaderboard(tmp_path: Path) -> None:
     assert {r["params"] for r in rows if r["model"] == "Decision Tree"} == {'{"max_depth": 3}', '{"max_depth": 6}'}
     assert all(float(r["fees_paid"]) >= 0 and r["dsr"] for r in rows)
     assert (tmp_path / "leaderboard.sqlite").is_file()
+    chart = (tmp_path / "leaderboard.html").read_text()
+    assert "Naive Bayes" in chart and "Decision Tree" in chart and "<script src=" not in chart
     again = run(*args)
     assert "0 cells computed, 16 already in the leaderboard" in again
 

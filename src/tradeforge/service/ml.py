@@ -192,6 +192,12 @@ def run_grid_job(job: GridJob, progress: Progress | None = None) -> tuple[GridRe
         if callable(close):
             close()
     files = {"leaderboard": result.leaderboard.path, "csv": result.leaderboard.to_csv(job.out_dir / "leaderboard.csv")}
+    frame = result.frame
+    if "status" in frame.columns and (frame["status"] == "ok").any():
+        from tradeforge.ml.plots import leaderboard_chart
+
+        files["chart"] = job.out_dir / "leaderboard.html"
+        leaderboard_chart(frame, path=files["chart"])
     return result, files
 
 
