@@ -180,3 +180,13 @@ def test_signal_strategy_example(tmp_path: Path) -> None:
     script.write_text(block)
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.split() == ["93", "56263.52"]
+
+
+def test_ml_features_example(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if "default_feature_set(datasetinputs=5)" in b)
+    script = tmp_path / "ml.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "32 {-1: 2051, 0: 1437, 1: 2260}"  # 32 feature columns; sell, hold, buy counts
+    assert lines[1] == "True"
