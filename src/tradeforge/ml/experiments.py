@@ -84,6 +84,10 @@ SCHEMA = 1
 Progress = Callable[[int, int], None]
 
 
+IN_SAMPLE_ROWS = 1_000
+"""In-sample accuracy is measured on the newest this-many training rows of each fold."""
+
+
 @dataclass(frozen=True)
 class ExperimentGrid:
     """What to cross. granularities: label horizons in bars (pytrader's granularity; the returns features use
@@ -367,14 +371,19 @@ def _score(
     settings = TradeSettings(config.fees, config.sell, config.hold, config.cash)
     idx, pred = [], []
     folds = list(walk_forward_folds(cell, config.window, plan))
+    is_hits = is_rows = 0
     for k, (train, test) in enumerate(folds):
         model = make_model(config.model, calibrate=False, **dict(config.params))
         pred.append(fit_predict(model, cell, train, test, f"walk-forward fold {k + 1}/{len(folds)}"))
         idx.append(test)
+        recent = train[-IN_SAMPLE_ROWS:]  # in-sample accuracy on the newest training rows (bounded cost)
+        is_hits += int(np.count_nonzero(model.predict(cell.X[recent]) == cell.labels.label[recent]))
+        is_rows += int(recent.size)
     bar_idx = np.concatenate(idx)
     y_pred = np.concatenate(pred)
     y_true = cell.labels.label[bar_idx]
     metrics = classification_metrics(y_true, y_pred)
+    metrics["is_accuracy"] = is_hits / is_rows if is_rows else float("nan")
     backtest = backtest_predictions(bars, plan, bar_idx, y_pred, settings)
     metrics.update(backtest.stats)
     metrics.update({"threshold": cell.threshold, "n_folds": len(folds), "n_oos": int(bar_idx.size)})

@@ -42,7 +42,7 @@ COLUMNS: dict[str, str] = {
     # the out-of-sample part
     "oos_start": _TEXT, "oos_end": _TEXT, "n_folds": _INT, "n_oos": _INT,
     # classification
-    "accuracy": _REAL, "balanced_accuracy": _REAL,
+    "accuracy": _REAL, "balanced_accuracy": _REAL, "is_accuracy": _REAL,
     "precision_sell": _REAL, "precision_hold": _REAL, "precision_buy": _REAL,
     "recall_sell": _REAL, "recall_hold": _REAL, "recall_buy": _REAL,
     "support_sell": _INT, "support_hold": _INT, "support_buy": _INT,

@@ -58,6 +58,7 @@ def test_scores_are_those_of_the_stored_out_of_sample_predictions(eth: BarSeries
         preds = board.predictions(row["key"])
         assert len(preds) == row["n_oos"] == row["n_folds"] * row["step"]
         assert row["accuracy"] == pytest.approx(accuracy_score(preds["label"], preds["prediction"]), abs=1e-15)
+        assert 0.0 <= row["is_accuracy"] <= 1.0  # in-sample, on the newest training rows of each fold
         labels = horizon_labels(eth, int(row["granularity"]), fee_rate=0.001)
         bar = np.searchsorted(eth.ts, preds.index.as_unit("ns").asi8)
         assert np.array_equal(labels.label[bar], preds["label"].to_numpy())  # the true labels, fees covered
