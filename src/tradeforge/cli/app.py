@@ -13,6 +13,7 @@ from tradeforge.cli.data import data_app
 from tradeforge.cli.db import db_app
 from tradeforge.cli.ml import ml_app
 from tradeforge.cli.research import register as register_research
+from tradeforge.cli.trading import register as register_trading
 from tradeforge.core.errors import TradeforgeError
 from tradeforge.metrics import format_stats
 from tradeforge.service.backtest import BacktestJob, demo_cases, run_demo_case, run_job
@@ -27,6 +28,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(ml_app, name="ml")
 register_research(app)
+register_trading(app)
 SUMMARY_KEYS = (
     "Start",
     "End",
