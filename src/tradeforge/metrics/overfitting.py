@@ -416,6 +416,9 @@ def probability_of_backtest_overfitting(
     returns_matrix: npt.ArrayLike,
     n_splits: int = 16,
     metric: Literal["sharpe", "mean"] | MetricFn = "sharpe",
+    *,
+    max_combinations: int | None = None,
+    seed: int = 0,
 ) -> PBOResult:
     """Probability of backtest overfitting by combinatorially symmetric cross-validation (Bailey et al. 2017).
 
@@ -429,6 +432,10 @@ def probability_of_backtest_overfitting(
     ``metric`` is "sharpe" (per-period, ddof=1; vectorised, the default), "mean" (mean return; vectorised) or a
     callable taking a rows x N array and returning N values, higher is better (called twice per combination, so
     much slower). A probability of out-of-sample loss counts chosen columns with a metric < 0.
+
+    ``max_combinations``: evaluate a seeded random subset of that many of the C(S, S/2) combinations instead of
+    all of them (a Monte Carlo estimate of the same PBO: with 1,000 the standard error is at most 1.6 points),
+    for sweeps of thousands of trials where all 12,870 combinations of S=16 cost seconds.
     """
     m = _returns_2d(returns_matrix)
     if isinstance(n_splits, bool) or int(n_splits) != n_splits or n_splits < 2 or n_splits % 2:
@@ -448,6 +455,12 @@ def probability_of_backtest_overfitting(
     used = block_len * n_splits
     m = m[n_rows - used :]
     masks = _combination_masks(n_splits)
+    if max_combinations is not None:
+        if isinstance(max_combinations, bool) or int(max_combinations) != max_combinations or max_combinations < 1:
+            raise ConfigError(f"max_combinations must be a positive integer or None, got {max_combinations!r}")
+        if max_combinations < masks.shape[0]:
+            pick = np.random.default_rng(seed).choice(masks.shape[0], int(max_combinations), replace=False)
+            masks = masks[np.sort(pick)]
     if callable(metric):
         rank, is_perf, oos_perf = _cscv_callable(m, masks, block_len, metric)
     elif metric in ("sharpe", "mean"):
@@ -491,6 +504,7 @@ def overfitting_report(
     periods_per_year: float,
     n_splits: int = 16,
     n_trials: int | None = None,
+    max_combinations: int | None = None,
 ) -> dict[str, Any]:
     """Overfitting statistics to show beside the best in-sample result of a sweep.
 
@@ -521,7 +535,7 @@ def overfitting_report(
         selected %= m.shape[1]
     finite = np.where(np.isfinite(sharpes), sharpes, 0.0)
     dsr = deflated_sharpe_ratio(m[:, selected], trials_sharpe=finite, n_trials=n_trials)
-    pbo = probability_of_backtest_overfitting(m, n_splits=n_splits)
+    pbo = probability_of_backtest_overfitting(m, n_splits=n_splits, max_combinations=max_combinations)
     ann = math.sqrt(ppy)
     psr = _psr(dsr.sharpe, dsr.n_obs, dsr.skew, dsr.kurtosis, 0.0)
     return {

@@ -36,6 +36,8 @@ OBJECTIVES = {
     "expectancy": "expectancy",
 }
 STAT_COLUMNS = (*STAT_NAMES, *TRADE_STAT_NAMES, "final_equity")
+PBO_COMBINATIONS = 1_000
+"""CSCV combinations evaluated per sweep (a seeded subset of the 12,870 of 16 blocks; standard error <= 1.6 points)."""
 _CELL_BUDGET = 4_000_000  # bars x columns per chunk: about 32 MB of equity, whatever the grid size
 _NS_PER_YEAR = 365.25 * 86_400 * 1e9
 
@@ -360,4 +362,6 @@ def _objective(frame: pd.DataFrame, objective: Objective) -> tuple[str, np.ndarr
 def _overfitting(returns: np.ndarray, best: int, periods_per_year: float, splits: int) -> dict[str, Any]:
     if returns.shape[1] < 2 or returns.shape[0] < splits:
         return {}
-    return overfitting_report(returns, best, periods_per_year=periods_per_year, n_splits=splits)
+    return overfitting_report(
+        returns, best, periods_per_year=periods_per_year, n_splits=splits, max_combinations=PBO_COMBINATIONS
+    )

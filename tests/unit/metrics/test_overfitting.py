@@ -405,3 +405,19 @@ def test_dsr_is_a_probability_decreasing_in_the_number_of_trials(
     assert 0.0 <= d_hi <= 1.0 and 0.0 <= d_lo <= 1.0
     assert d_hi <= d_lo
     assert expected_max_sharpe(hi, var) >= expected_max_sharpe(lo, var)
+
+
+def test_a_subset_of_combinations_estimates_the_same_pbo() -> None:
+    rng = np.random.default_rng(11)
+    m = rng.normal(0.0, 0.01, size=(3_200, 60))
+    m[:, 7] += 0.002  # one column with a small edge
+    full = probability_of_backtest_overfitting(m, n_splits=16)
+    part = probability_of_backtest_overfitting(m, n_splits=16, max_combinations=1_000, seed=3)
+    assert full.n_combinations == 12_870 and part.n_combinations == 1_000
+    assert abs(part.pbo - full.pbo) < 0.05  # a Monte Carlo estimate of the same number
+    # the subset's logits are exactly the full run's logits of the same combinations
+    assert set(np.round(part.logits, 12)) <= set(np.round(full.logits, 12))
+    again = probability_of_backtest_overfitting(m, n_splits=16, max_combinations=1_000, seed=3)
+    assert np.array_equal(part.logits, again.logits)
+    with pytest.raises(ConfigError, match="max_combinations must be a positive integer"):
+        probability_of_backtest_overfitting(m, max_combinations=0)
