@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any, cast
 
 import pandas as pd
@@ -11,16 +12,15 @@ from rich.table import Table
 
 from tradeforge.cli.common import console, fail, progress_bar
 from tradeforge.core.errors import TradeforgeError
-from tradeforge.service.ml import (
-    AutoMLJob,
-    GridJob,
-    LookaheadJob,
-    list_models,
-    run_automl_job,
-    run_grid_job,
-    run_lookahead_job,
-    serve_models,
-)
+
+
+def _svc() -> ModuleType:
+    """The ML use cases, imported on first use: they bring scikit-learn and Optuna, which other commands need not
+    load (every `tradeforge` command starts faster)."""
+    import tradeforge.service.ml as service_ml
+
+    return service_ml
+
 
 ml_app = typer.Typer(
     no_args_is_help=True,
@@ -89,7 +89,7 @@ def grid_command(
     """pytrader's predict_many, honestly: symbols x granularity x inputs x window x model x parameters, each
     scored out of sample by walk-forward AND by a fee-aware backtest of its predictions, into a resumable
     leaderboard (rerun to continue after an interruption)."""
-    job = GridJob(
+    job = _svc().GridJob(
         data=list(data), granularities=granularity, inputs=inputs, windows=window, models=model,
         params=list(param or []), features=features, fees=fees, threshold=threshold, step=step, sell=sell,
         hold=hold, oos_start=oos_start, workers=workers, cluster=cluster, out_dir=out, retry_errors=retry_errors,
@@ -97,7 +97,7 @@ def grid_command(
     )  # fmt: skip
     try:
         with progress_bar("ml grid", unit="cells") as update:
-            result, files = run_grid_job(job, update)
+            result, files = _svc().run_grid_job(job, update)
         best = result.top(top, by=sort)
     except TradeforgeError as exc:
         fail(exc, debug)
@@ -156,7 +156,7 @@ def automl_command(
 ) -> None:
     """Optuna search over model families, hyperparameters and feature choices, scored out of sample (pruned per
     walk-forward fold); the best model is refitted on the latest window and saved to the registry."""
-    job = AutoMLJob(
+    job = _svc().AutoMLJob(
         data=data, trials=trials, timeout=timeout, fitness=fitness, registry=registry, name=name, models=model,
         granularities=granularity, inputs=inputs, windows=window, features=features, fees=fees, step=step,
         sell=sell, hold=hold, seed=seed, out_dir=out, tz=tz, store=store,
@@ -167,7 +167,7 @@ def automl_command(
             def trials_done(done: int, total: int | None) -> None:
                 update(done, cast(int, total))  # None (a time budget only): Rich keeps the bar open-ended
 
-            result, files = run_automl_job(job, trials_done)
+            result, files = _svc().run_automl_job(job, trials_done)
     except TradeforgeError as exc:
         fail(exc, debug)
         return
@@ -203,11 +203,12 @@ def check_lookahead_command(
 ) -> None:
     """Recompute the features on the data cut short at many points and compare with the full history: exit 0
     when no value changes, exit 1 naming the columns that use later bars."""
-    job = LookaheadJob(data=data, features=features, inputs=inputs, granularity=granularity, points=points, tz=tz,
-                       store=store)  # fmt: skip
+    job = _svc().LookaheadJob(
+        data=data, features=features, inputs=inputs, granularity=granularity, points=points, tz=tz, store=store
+    )
     try:
         with console.status("recomputing the features on truncated histories"):
-            report = run_lookahead_job(job)
+            report = _svc().run_lookahead_job(job)
     except TradeforgeError as exc:
         fail(exc, debug)
         return
@@ -222,7 +223,7 @@ def check_lookahead_command(
 def models_command(registry: RegistryOpt = None, debug: DebugOpt = False) -> None:
     """List the models in the registry: name@version, family, symbol, features, training end, out-of-sample score."""
     try:
-        root, versions = list_models(registry)
+        root, versions = _svc().list_models(registry)
     except TradeforgeError as exc:
         fail(exc, debug)
         return
@@ -267,7 +268,7 @@ def serve_command(
         console.print(f"serving the models of {root} on {url} (POST /predict, GET /models; Ctrl-C stops)")
 
     try:
-        serve_models(registry, host, port, announce)
+        _svc().serve_models(registry, host, port, announce)
     except TradeforgeError as exc:
         fail(exc, debug)
 
