@@ -36,6 +36,7 @@ from tradeforge.ml.experiments_features import FeatureSource, compute_features, 
 from tradeforge.ml.labels import Labels, horizon_labels, round_trip_threshold
 from tradeforge.ml.models import Model
 from tradeforge.ml.splitters import WalkForward
+from tradeforge.research.sweep import periods_per_year
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -46,7 +47,6 @@ CLASSES = (-1, 0, 1)
 CLASS_NAMES = {-1: "sell", 0: "hold", 1: "buy"}
 SELL_MODES = ("short", "flat")
 HOLD_MODES = ("keep", "flat")
-_NS_PER_YEAR = 365.25 * 86_400 * 1e9
 
 
 @dataclass(frozen=True)
@@ -260,14 +260,6 @@ def backtest_predictions(
     sr, n_obs, skew, kurt = sharpe_moments(returns)
     stats.update({"sharpe_bar": sr, "n_obs": n_obs, "skew": skew, "kurtosis": kurt})
     return Backtest(stats, equity, sim)
-
-
-def periods_per_year(ts: npt.NDArray[np.int64]) -> float:
-    """Bars per year measured from the time stamps (24/7 and exchange-hours data both come out right)."""
-    if len(ts) < 2:
-        return 1.0
-    span = float(ts[-1] - ts[0]) / _NS_PER_YEAR
-    return (len(ts) - 1) / span if span > 0 else 1.0
 
 
 def _exposure(trades: np.ndarray, n: int) -> float:

@@ -256,7 +256,7 @@ def sweep(
         cash, fees, fixed_fees, slippage, size, size_type, lot_size, sl_stop, tp_stop, tsl_stop, fill, sim_options
     )
     segments = _segments(data, split)
-    ppy = _periods_per_year(data.ts[segments[0][0] : segments[0][1]])
+    ppy = periods_per_year(data.ts[segments[0][0] : segments[0][1]])
     edges = _period_edges(segments[0][1] - segments[0][0], pbo_periods, pbo_splits)
     payload = Payload(fn, bars, grid, settings, segments, ppy, edges)
     runner = make_executor(executor)
@@ -313,7 +313,7 @@ def _segments(data: BarSeries, split: float | str | None) -> tuple[tuple[int, in
     return ((0, cut), (cut, n))
 
 
-def _periods_per_year(ts: np.ndarray) -> float:
+def periods_per_year(ts: np.ndarray) -> float:
     """Bars per year, measured from the time stamps (so 24/7 and exchange-hours data both come out right)."""
     if len(ts) < 2:
         return 1.0

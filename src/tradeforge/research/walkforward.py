@@ -19,7 +19,7 @@ from tradeforge.fast.colstats import STAT_NAMES, equity_stats_nb
 from tradeforge.research.executors import Executor, make_executor
 from tradeforge.research.grid import Constraint
 from tradeforge.research.signals import Bars, SignalFunction, call_signals
-from tradeforge.research.sweep import Objective, SimSettings, _periods_per_year, _simulate_segment, sweep
+from tradeforge.research.sweep import Objective, SimSettings, _simulate_segment, periods_per_year, sweep
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,5 @@ def _sweep_settings(sim: SimSettings) -> dict[str, Any]:
 
 
 def _stats(equity: np.ndarray, cash: float, ts: np.ndarray) -> dict[str, float]:
-    row = equity_stats_nb(
-        np.ascontiguousarray(equity.reshape(1, -1)), np.array([cash]), _periods_per_year(ts) if len(ts) > 1 else 1.0
-    )[0]
+    row = equity_stats_nb(np.ascontiguousarray(equity.reshape(1, -1)), np.array([cash]), periods_per_year(ts))[0]
     return {name: float(row[j]) for j, name in enumerate(STAT_NAMES)}

@@ -27,22 +27,26 @@ Progress = Callable[[str, int, int], None]
 YAHOO = "yahoo"
 
 
-def store_root(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Where the bar store lives: ``explicit``, else $TRADEFORGE_STORE, else the user's data folder
-    ($XDG_DATA_HOME or ~/.local/share on Linux, %LOCALAPPDATA% on Windows, ~/Library/Application Support on
-    macOS) / tradeforge / bars."""
-    if explicit is not None and str(explicit):
-        return Path(explicit).expanduser()
-    env = os.environ.get("TRADEFORGE_STORE")
-    if env:
-        return Path(env).expanduser()
+def user_data_dir() -> Path:
+    """The user's data folder for tradeforge: $XDG_DATA_HOME or ~/.local/share on Linux, %LOCALAPPDATA% on
+    Windows, ~/Library/Application Support on macOS; then /tradeforge."""
     if os.name == "nt":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
     elif os.uname().sysname == "Darwin":
         base = Path.home() / "Library" / "Application Support"
     else:
         base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "tradeforge" / "bars"
+    return base / "tradeforge"
+
+
+def store_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Where the bar store lives: ``explicit``, else $TRADEFORGE_STORE, else user_data_dir() / bars."""
+    if explicit is not None and str(explicit):
+        return Path(explicit).expanduser()
+    env = os.environ.get("TRADEFORGE_STORE")
+    if env:
+        return Path(env).expanduser()
+    return user_data_dir() / "bars"
 
 
 def make_source(name: str) -> BarSource:

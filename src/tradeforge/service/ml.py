@@ -34,6 +34,7 @@ from tradeforge.ml.lookahead import LookaheadReport, check_lookahead
 from tradeforge.ml.registry import ModelRegistry, ModelVersion
 from tradeforge.research.executors import Executor, make_executor
 from tradeforge.service.backtest import load_data
+from tradeforge.service.data import user_data_dir
 from tradeforge.service.strategy_loader import import_user_file
 from tradeforge.service.sweep import parse_values
 
@@ -42,20 +43,13 @@ Progress = Callable[[int, int], None]
 
 def models_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Where the model registry lives: ``explicit``, else $TRADEFORGE_MODELS, else the user's data folder
-    ($XDG_DATA_HOME or ~/.local/share on Linux, %LOCALAPPDATA% on Windows, ~/Library/Application Support on
-    macOS) / tradeforge / models."""
+    (service.data.user_data_dir) / models."""
     if explicit is not None and str(explicit):
         return Path(explicit).expanduser()
     env = os.environ.get("TRADEFORGE_MODELS")
     if env:
         return Path(env).expanduser()
-    if os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif os.uname().sysname == "Darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "tradeforge" / "models"
+    return user_data_dir() / "models"
 
 
 def load_features(ref: str) -> FeatureSource:
