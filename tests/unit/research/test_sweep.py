@@ -16,6 +16,7 @@ from tradeforge.core.errors import ConfigError
 from tradeforge.data import load_sample
 from tradeforge.research import LocalExecutor, SerialExecutor, Signals, make_grid, sweep
 from tradeforge.research.library import breakout, crossed_above, sma_cross
+from tradeforge.research.signals import Bars
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
 from common import random_walk
@@ -95,8 +96,6 @@ def test_split_chooses_in_sample_and_tests_every_combination_out_of_sample() -> 
     assert result.best_index == int(np.nanargmax(result.stats["sharpe"].to_numpy()))
     assert {"test_sharpe", "test_total_return", "test_n_trades"} <= set(result.stats.columns)
     # the test part starts flat: its return equals a run on the test bars with signals from the whole history
-    from tradeforge.research.signals import Bars
-
     best = result.best
     sig = sma_cross(Bars.of(goog), np.array([best["fast"]]), np.array([best["slow"]]))
     test = fast.simulate(
@@ -186,8 +185,6 @@ def test_bad_signal_functions_and_settings() -> None:
 
 def test_library_functions_use_only_the_past() -> None:
     goog = load_sample("GOOG")
-    from tradeforge.research.signals import Bars
-
     full = breakout(Bars.of(goog), np.array([10, 20]))
     half = breakout(Bars.of(goog.slice(0, 1000)), np.array([10, 20]))
     assert np.array_equal(full.entries[:1000], half.entries)
