@@ -11,6 +11,7 @@ from rich.table import Table
 from tradeforge.cli.common import console, fail, progress_bar
 from tradeforge.cli.data import data_app
 from tradeforge.cli.db import db_app
+from tradeforge.cli.keys import keys_app
 from tradeforge.cli.ml import ml_app
 from tradeforge.cli.research import register as register_research
 from tradeforge.cli.trading import register as register_trading
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 app.add_typer(ml_app, name="ml")
 register_research(app)
 register_trading(app)

@@ -205,17 +205,30 @@ class Execution:
             for o in self.open.values()
             if o.strategy == strategy._name and o.symbol == order.symbol and not o.reduce_only and o.qty is not None
         )
+        if reduces and pending and not order.reduce_only:
+            # orders already working have used up (part of) the position: several orders in one bar that each
+            # "reduce" the position must not flip it beyond the limits (reduce_only orders are clipped at fill)
+            left = pos.qty + pending
+            reduces = left * sign < 0 and qty <= abs(left)
+        limits = self.risk.limits
+        gross, equity = 0.0, None
+        if limits.max_gross_exposure is not None or limits.max_daily_loss is not None:
+            prices = self.prices()
+            if limits.max_gross_exposure is not None:
+                gross = self.portfolio.gross_exposure(prices)
+            if limits.max_daily_loss is not None:
+                equity = self.portfolio.equity(prices)
         check = RiskCheckInput(
             symbol=order.symbol,
             signed_qty=qty * sign,
             price=price,
             multiplier=inst.multiplier,
             position_qty=pos.qty + pending,
-            gross_exposure=(
-                self.portfolio.gross_exposure(self.prices()) if self.risk.limits.max_gross_exposure is not None else 0.0
-            ),
+            gross_exposure=gross,
             account_position_qty=self.portfolio.net_qty.get(order.symbol, 0.0) + pending,
             reduces=reduces,
+            now=order.created_ts,
+            equity=equity,
         )
         return self.risk.check(check)
 
@@ -404,6 +417,8 @@ class Execution:
         )
 
     def _submit_leg(self, leg: Order) -> None:
+        if self.risk.counts_orders:  # attached exits skip the checks but count toward max_orders_per_minute
+            self.risk.record_order(self.now)
         self.orders.append(leg)
         leg.transition(OrderStatus.SUBMITTED, self.now)
         self.open[leg.id] = leg
