@@ -189,12 +189,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _end_stale_runs(uows: UnitOfWorkFactory, deployment: DeploymentRecord, now: int, *, takeover: bool,
-                    stale_after: int) -> None:  # fmt: skip
+def end_stale_runs(uows: UnitOfWorkFactory, deployment: DeploymentRecord, now: int, *, takeover: bool,
+                   stale_after: int, mode: RunMode = RunMode.PAPER) -> None:  # fmt: skip
     """End earlier runs still marked running as crashed, or refuse when one looks alive."""
     host = socket.gethostname()
     with uows() as uow:
-        running = uow.runs.list(deployment_id=deployment.id, mode=RunMode.PAPER, status=RunStatus.RUNNING)
+        running = uow.runs.list(deployment_id=deployment.id, mode=mode, status=RunStatus.RUNNING)
         for run in running:
             assert run.id is not None
             beat = run.heartbeat_ts if run.heartbeat_ts is not None else run.started_ts
@@ -245,7 +245,7 @@ def open_paper_run(
         )
     now = clock.now()
     stale = stale_after if stale_after is not None else max(3 * config.timeframe, 120 * 1_000_000_000)
-    _end_stale_runs(uows, deployment, now, takeover=takeover, stale_after=stale)
+    end_stale_runs(uows, deployment, now, takeover=takeover, stale_after=stale)
     with uows() as uow:
         earlier = uow.runs.list(deployment_id=deployment.id, mode=RunMode.PAPER)
         if earlier:

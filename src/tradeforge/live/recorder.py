@@ -51,6 +51,7 @@ _FILL_STATUSES = (S.PARTIALLY_FILLED, S.FILLED)
 _REASON_STATUSES = (S.REJECTED, S.CANCELLED, S.EXPIRED)
 RUN_STATUS = {"completed": RunStatus.COMPLETED, "stopped": RunStatus.STOPPED, "failed": RunStatus.FAILED}
 _TOL = 1e-9
+EXTERNAL_ROLE = "external"  # an order found on the exchange that no run placed (adopted by reconciliation)
 
 
 class ResumeError(DataError):
@@ -74,7 +75,7 @@ class PriorState:
         state = cls()
         run_ids = {r.id for r in runs}
         for rec in uow.orders.list(deployment_id=deployment_id):
-            if rec.run_id not in run_ids:
+            if rec.run_id not in run_ids or rec.role == EXTERNAL_ROLE:
                 continue
             if rec.local_id is None:
                 raise ResumeError(
@@ -116,6 +117,7 @@ class _Tracked:
     synced: int = 0  # engine status changes stored
     fills: int = 0  # engine fills stored
     final: OrderRecord | None = None  # stored as finished by an earlier run: only checked, never written again
+    exchange_id: str | None = None  # the exchange's id, once stored
 
 
 class RunRecorder:
@@ -163,6 +165,22 @@ class RunRecorder:
             self._tracked[local_id] = tracked
         self._unmatched = set(self.prior.orders)
         self._mismatch: ResumeError | None = None
+        self._skipped: set[int] = set()  # engine orders not to store (refused before live trading)
+        # what a venue gateway learnt from the exchange, stored with the order's changes and fills
+        self.exchange_ids: dict[int, str] = {}
+        self.fill_ids: dict[int, list[str]] = {}
+
+    # ------------------------------------------------------------------------------------------ venue hooks
+    def client_order_id(self, order_id: int) -> str:
+        """The client order id of an engine order stored (before_send) or matched with an earlier run's."""
+        tracked = self._tracked.get(order_id)
+        if tracked is None:
+            raise DataError(f"engine order {order_id} was not stored before sending (before_send)")
+        return tracked.cid
+
+    def skip(self, order_id: int) -> None:
+        """Do not store this engine order (refused before live trading began: warm-up, catch-up)."""
+        self._skipped.add(order_id)
 
     # -------------------------------------------------------------------------------------------- write-ahead
     def before_send(self, order: Order) -> None:
@@ -216,6 +234,8 @@ class RunRecorder:
             raise self._mismatch
         engine = self.engine
         for order in engine.orders[self._orders_seen :]:
+            if order.id in self._skipped:
+                continue
             if order.id in self._tracked:
                 self._match(order)
                 self._active[order.id] = order
@@ -319,14 +339,20 @@ class RunRecorder:
             fills = self._fills.get(local_id, [])
             for k in range(tracked.synced, len(changes)):
                 ts, status = changes[k]
+                exchange_id = self.exchange_ids.get(local_id)
                 if status in _FILL_STATUSES:
                     fill = fills[tracked.fills]
-                    fill_id = f"{tracked.cid}-{tracked.fills + 1}"
+                    venue_ids = self.fill_ids.get(local_id, ())
+                    n = tracked.fills
+                    fill_id = venue_ids[n] if n < len(venue_ids) else f"{tracked.cid}-{n + 1}"
                     uow.orders.record_fill(FillRecord.from_fill(fill, client_order_id=tracked.cid, fill_id=fill_id))
                     tracked.fills += 1
+                    if exchange_id is not None and tracked.exchange_id != exchange_id:
+                        uow.orders.update_status(tracked.cid, status, ts=ts, exchange_order_id=exchange_id)
                 else:
                     reason = order.reject_reason if status in _REASON_STATUSES else ""
-                    uow.orders.update_status(tracked.cid, status, ts=ts, reason=reason)
+                    uow.orders.update_status(tracked.cid, status, ts=ts, reason=reason, exchange_order_id=exchange_id)
+                tracked.exchange_id = exchange_id
                 tracked.synced = k + 1
                 changed = True
             if not order.is_open and tracked.synced >= len(changes):

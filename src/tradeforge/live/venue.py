@@ -1,0 +1,573 @@
+"""VenueGateway: real orders through ccxt, written ahead, kept in step with the exchange, resumable after a crash.
+
+It is the ExecutionGateway of a live run: the same engine and Strategy objects as a backtest, with orders sent to
+an exchange instead of a simulated broker. Called from the engine (in the runner's worker thread), it reaches the
+exchange through an ``ExchangeBridge`` (retries of temporary failures).
+
+Sending an order (live phase):
+1. fraction orders are sized from the book's margin at the last close and the taker fee; the quantity and prices are
+   rounded to the market's precision (``amount_to_precision`` / ``price_to_precision``) and checked against the
+   market's minimum amount and cost: an order that cannot be sent is REJECTED with the reason, before it is stored;
+2. the order is stored (write-ahead, ``journal.before_send``), then sent with its client order id;
+3. a time-out or dropped connection is ambiguous (the order may exist): the gateway looks it up by client order id
+   and only sends again when the exchange does not know it, so an order never exists twice;
+4. insufficient funds, invalid orders and other refusals become REJECTED orders with the exchange's message (the
+   strategy sees them in ``on_order``); what the exchange answered (exchange id, fills) is applied at once.
+
+Stop, stop-limit and trailing-stop orders, and the take-profit legs attached to a trade, are emulated: the gateway
+holds them and checks each closed bar's range (the simulated broker's rule, ``core.fills.match_bar``); once
+triggered it sends a market order (a limit order at the limit price for a stop-limit) under the same client order
+id. A stop-loss and its take-profit never both execute: only one is ever sent.
+
+Fills: before each step's bars are revealed, the gateway asks the exchange about its working orders (one
+``fetch_open_orders`` per symbol, ``fetch_order`` and ``fetch_my_trades`` for those that changed) and books every
+exchange trade it has not booked yet (by the exchange's trade id) at the exchange's price and fee. Cancels are
+sent and their answer applied; an order the exchange no longer finds is looked up, never assumed cancelled.
+
+Restarts (``scripts``, from the database): a resumed run replays its bars from the deployment's origin through a
+new engine. While it replays steps an earlier run recorded (up to ``replay_until``), nothing reaches the exchange:
+each order the strategy places must be one an earlier run stored (matched by the journal) and gets the stored
+answers and fills at the steps they were booked at, so the strategy's state, the positions and the cash are those
+the earlier runs had. Then the catch-up phase (bars that closed while the bot was down): the orders still open are
+looked up on the exchange (fills that happened while down are booked; an order stored but never sent is REJECTED
+"never reached the exchange"; an emulated stop keeps waiting), emulated stops trigger, but new orders are not sent
+(they would act on stale bars): they are refused ("catch-up"), as are orders placed during a first run's warm-up,
+and not stored. Live bars follow (``on_live``): from then on orders are sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tradeforge.core.clock import iso
+from tradeforge.core.errors import ConfigError
+from tradeforge.core.fills import match_bar, update_trailing
+from tradeforge.core.orders import Order
+from tradeforge.core.series import Stream
+from tradeforge.core.types import Liquidity, OrderStatus, OrderType
+from tradeforge.live.bridge import ExchangeBridge, ExchangeUnavailable
+from tradeforge.persistence import FillRecord, OrderRecord, StatusChange
+
+if TYPE_CHECKING:
+    from tradeforge.core.engine import Engine
+
+log = logging.getLogger("tradeforge.live.venue")
+S = OrderStatus
+REPLAY, CATCHUP, LIVE = "replay", "catch-up", "live"
+EMULATED_TYPES = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
+_FINAL = {"canceled": S.CANCELLED, "cancelled": S.CANCELLED, "expired": S.EXPIRED, "rejected": S.REJECTED}
+_FILL_STATUSES = (S.PARTIALLY_FILLED, S.FILLED)
+_EPS = 1e-12
+
+
+class VenueJournal(Protocol):
+    """What the gateway needs from the run's recorder (``live.recorder.RunRecorder``)."""
+
+    exchange_ids: dict[int, str]
+    fill_ids: dict[int, list[str]]
+
+    def before_send(self, order: Order) -> None: ...
+
+    def client_order_id(self, order_id: int) -> str: ...
+
+    def skip(self, order_id: int) -> None: ...
+
+
+@dataclass
+class OrderScript:
+    """What earlier runs stored about one order: its record, its status changes after SUBMITTED, its fills."""
+
+    record: OrderRecord
+    changes: list[StatusChange]
+    fills: list[FillRecord]
+    pos: int = 0  # changes applied
+    fills_used: int = 0
+
+
+@dataclass
+class _Remote:
+    cid: str
+    exchange_id: str | None = None
+    sent: bool = False
+    trades: set[str] = field(default_factory=set)  # exchange trade ids booked
+
+
+def is_emulated(order: Order) -> bool:
+    return order.type in EMULATED_TYPES or (order.type is OrderType.LIMIT and order.role == "take_profit")
+
+
+class VenueGateway:
+    def __init__(
+        self,
+        bridge: ExchangeBridge,
+        journal: VenueJournal | None = None,
+        *,
+        scripts: dict[int, OrderScript] | None = None,
+        replay_until: int | None = None,
+        taker_fee: float = 0.0,
+    ) -> None:
+        self.bridge = bridge
+        self.exchange = bridge.exchange
+        self._journal = journal
+        self.scripts = scripts or {}
+        self.replay_until = replay_until
+        self.taker_fee = taker_fee
+        self.phase = REPLAY if replay_until is not None else CATCHUP
+        self._live = False
+        self.working: list[Order] = []
+        self._remote: dict[int, _Remote] = {}
+        self._warned_fee: set[str] = set()
+        self.refused_not_live = 0  # orders refused during warm-up / catch-up
+        self.events: list[str] = []  # what happened on the exchange side, for status lines and tests
+
+    engine: Engine
+
+    def bind(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def journal(self) -> VenueJournal:
+        if self._journal is None:
+            raise ConfigError("the venue gateway has no journal: set gateway.journal = the run's recorder")
+        return self._journal
+
+    @journal.setter
+    def journal(self, journal: VenueJournal) -> None:
+        self._journal = journal
+
+    # ------------------------------------------------------------------------------------------------ phases
+    def _check_phase(self) -> None:
+        until = self.replay_until
+        if self.phase == REPLAY and until is not None and self.engine.step >= 0 and self.engine.now > until:
+            self.leave_replay()
+
+    def leave_replay(self) -> None:
+        """The replay of recorded steps is over: look the orders still open up on the exchange. Called at the first
+        step after the recorded ones, before its bars are revealed, so what it books lands where a later replay
+        puts it too."""
+        if self.phase != REPLAY:
+            return
+        self.phase = LIVE if self._live else CATCHUP
+        for order in list(self.working):
+            remote = self._remote.get(order.id)
+            if remote is None or not order.is_open:
+                continue
+            info = self._lookup(order)
+            if info is None:
+                if is_emulated(order) and remote.exchange_id is None:
+                    continue  # an emulated stop that had not triggered: it keeps waiting
+                self._note(f"{remote.cid} never reached the exchange: rejected")
+                self._drop(
+                    order, S.REJECTED, "never reached the exchange (the bot stopped between storing and sending)"
+                )
+                continue
+            remote.sent = True
+            self._apply(order, info)
+        log.info("replay of recorded steps done: %d order(s) open, %d on the exchange", len(self.working),
+                 sum(1 for o in self.working if self._remote[o.id].sent))  # fmt: skip
+
+    def go_live(self) -> None:
+        """Live bars follow: from now on new orders are sent. A replay still under way (the bot came back within
+        the bar it stopped in) ends at the next step, where the orders left open are looked up."""
+        self._live = True
+        if self.phase == CATCHUP:
+            self.phase = LIVE
+
+    def unbooked(self) -> dict[str, float]:
+        """Per symbol, the signed quantity the exchange has filled of working orders and the bot has not booked
+        yet (it books fills before each step): reconciliation counts them without booking them between steps."""
+        out: dict[str, float] = {}
+        mine = [o for o in self.working if o.is_open and o.id in self._remote]
+        if not mine:
+            return out
+        rows = self.open_orders_on_exchange(sorted({o.symbol for o in mine}))
+        by_cid = {r.get("clientOrderId"): r for r in rows}
+        for order in mine:
+            remote = self._remote[order.id]
+            row = by_cid.get(remote.cid)
+            if row is None:
+                if is_emulated(order) and not remote.sent and remote.exchange_id is None and self.phase != REPLAY:
+                    continue  # held here, not triggered
+                row = self._lookup(order)
+            if row is None:
+                continue
+            delta = float(row.get("filled") or 0.0) - order.filled_qty
+            if delta > _EPS:
+                out[order.symbol] = out.get(order.symbol, 0.0) + delta * int(order.side)
+        return out
+
+    # ------------------------------------------------------------------------------------------ orders in
+    def submit(self, order: Order) -> None:
+        self._check_phase()
+        engine = self.engine
+        if self.phase == REPLAY:
+            script = self.scripts.get(order.id)
+            if script is None:
+                self._not_sent(order, "warm-up: orders are sent from the first live bar on")
+                return
+            rec = script.record
+            # what the live run decided when it sent the order: its size (a fraction order) and rounded prices
+            if order.qty is None and rec.qty is not None and order.fraction == rec.fraction:
+                order.qty = rec.qty
+            if order.limit is not None and rec.limit is not None and math.isclose(order.limit, rec.limit, rel_tol=1e-6):
+                order.limit = rec.limit
+            self.journal.before_send(order)  # checks it is the stored order
+            remote = _Remote(rec.client_order_id, rec.exchange_order_id, rec.exchange_order_id is not None)
+            remote.trades.update(f.fill_id for f in script.fills)
+            self._remote[order.id] = remote
+            if rec.exchange_order_id is not None:
+                self.journal.exchange_ids[order.id] = rec.exchange_order_id
+            self.working.append(order)
+            self._play(order)
+            return
+        if self.phase == CATCHUP and order.role not in ("stop_loss", "take_profit"):
+            what = "warm-up" if self.replay_until is None else "catch-up after a restart"
+            self._not_sent(order, f"{what}: orders are sent from the first live bar on (this bar closed before)")
+            return
+        if is_emulated(order):
+            self.journal.before_send(order)
+            self._remote[order.id] = _Remote(self.journal.client_order_id(order.id))
+            engine.order_status(order, S.ACCEPTED)
+            self.working.append(order)
+            return
+        problem = self._prepare(order)
+        if problem is not None:
+            engine.order_status(order, S.REJECTED, problem)
+            return
+        self.journal.before_send(order)
+        self._send(order, order.type)
+
+    def _not_sent(self, order: Order, reason: str) -> None:
+        self.refused_not_live += 1
+        self.journal.skip(order.id)
+        self.engine.order_status(order, S.REJECTED, reason)
+
+    def _prepare(self, order: Order) -> str | None:
+        """Size a fraction order, round to the market's precision, check its minimums. A reason when it can't go."""
+        engine, ex, symbol = self.engine, self.exchange, order.symbol
+        price = order.limit if order.limit is not None else engine.last_price(symbol)
+        if order.qty is None:
+            qty = engine.affordable_qty(order, price, self.taker_fee, 0.0)
+            if qty <= 0:
+                return f"insufficient margin: not enough to buy one lot of {symbol} at {price:g}"
+            order.qty = qty
+        try:
+            qty = float(ex.amount_to_precision(symbol, order.qty))
+            if order.limit is not None:
+                order.limit = float(ex.price_to_precision(symbol, order.limit))
+        except Exception as exc:  # ccxt raises InvalidOrder/ArgumentsRequired below the precision
+            return f"{ex.id} cannot take {order.qty:g} {symbol}: {type(exc).__name__}: {exc}"
+        if qty <= 0:
+            return f"order size {order.qty:g} rounds to 0 at {symbol}'s amount precision"
+        limits = ex.market(symbol).get("limits") or {}
+        min_amount = (limits.get("amount") or {}).get("min")
+        min_cost = (limits.get("cost") or {}).get("min")
+        if min_amount is not None and qty < float(min_amount) - _EPS:
+            return f"order size {qty:g} is below {ex.id}'s minimum amount {float(min_amount):g} for {symbol}"
+        if min_cost is not None and qty * price < float(min_cost) - _EPS:
+            return f"order value {qty * price:,.2f} is below {ex.id}'s minimum cost {float(min_cost):g} for {symbol}"
+        order.qty = qty
+        return None
+
+    def _send(self, order: Order, kind: OrderType) -> None:
+        """Send order as a market or limit order under its client order id; apply the answer."""
+        import ccxt
+
+        engine, ex = self.engine, self.exchange
+        remote = self._remote.get(order.id) or _Remote(self.journal.client_order_id(order.id))
+        self._remote[order.id] = remote
+        side = "buy" if int(order.side) > 0 else "sell"
+        price = order.limit if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+        ex_type = "limit" if price is not None else "market"
+        amount = order.remaining
+        params = {"clientOrderId": remote.cid}
+        info: dict[str, Any] | None = None
+        for attempt in range(1, self.bridge.attempts + 1):
+            try:
+                info = self.bridge.run(lambda: ex.create_order(order.symbol, ex_type, side, amount, price, params))
+                break
+            except ccxt.NetworkError as exc:
+                log.warning("sending %s: %s: %s; looking it up by its client order id", remote.cid,
+                            type(exc).__name__, exc)  # fmt: skip
+                self._note(f"{remote.cid} send {type(exc).__name__}")
+                try:
+                    info = self._lookup(order)
+                except ExchangeUnavailable as lost:
+                    info = None
+                    log.error("%s: the exchange cannot be reached to look it up: %s", remote.cid, lost)
+                if info is not None:
+                    log.info("%s reached the exchange after all (id %s): not sent again", remote.cid, info.get("id"))
+                    break
+                if attempt == self.bridge.attempts:
+                    self._note(f"{remote.cid} rejected: unreachable")
+                    self._drop(order, S.REJECTED, f"could not reach {ex.id} after {attempt} attempts: {exc}")
+                    return
+                self.bridge.sleep(self.bridge.delay(attempt))
+            except ccxt.ExchangeError as exc:
+                self._note(f"{remote.cid} rejected: {type(exc).__name__}")
+                log.warning("%s refused %s (%s): %s: %s", ex.id, remote.cid, order.describe(), type(exc).__name__, exc)
+                self._drop(order, S.REJECTED, f"{ex.id} refused it: {type(exc).__name__}: {exc}")
+                return
+        if info is None:  # pragma: no cover - the loop returns or breaks
+            return
+        remote.sent = True
+        if order.status is S.SUBMITTED:
+            engine.order_status(order, S.ACCEPTED)
+        if order not in self.working:
+            self.working.append(order)
+        self._apply(order, info)
+
+    def cancel(self, order: Order, reason: str) -> None:
+        import ccxt
+
+        self._check_phase()
+        if not order.is_open:
+            return
+        remote = self._remote.get(order.id)
+        if self.phase == REPLAY and order.id in self.scripts:
+            self._play(order)  # the stored answer to this cancel, if it was stored
+            return
+        if remote is None or not remote.sent:
+            self._drop(order, S.CANCELLED, reason)
+            return
+        ex = self.exchange
+        try:
+            info = self.bridge.call(f"cancel {remote.cid}", lambda: ex.cancel_order(remote.exchange_id, order.symbol))
+        except ccxt.OrderNotFound:
+            info = self._lookup(order)  # it filled or was cancelled meanwhile: learn which
+            if info is None:
+                log.error("%s: the exchange knows no order %s (%s): left open, reconciliation will look again",
+                          ex.id, remote.cid, remote.exchange_id)  # fmt: skip
+                return
+        except (ccxt.ExchangeError, ExchangeUnavailable) as exc:
+            log.error("cancelling %s failed: %s: %s; it stays open until the exchange answers", remote.cid,
+                      type(exc).__name__, exc)  # fmt: skip
+            return
+        self._apply(order, info, reason=reason)
+
+    # --------------------------------------------------------------------------------------------- bars in
+    def on_bar(self, stream: Stream, i: int) -> None:
+        self._check_phase()
+        symbol = stream.symbol
+        mine = [o for o in self.working if o.symbol == symbol and o.is_open]
+        if self.phase == REPLAY:
+            for order in mine:
+                if order.id in self.scripts:
+                    self._play(order)
+            return
+        self.sync(symbol)
+        col = stream.column
+        o, h, low = float(col("open")[i]), float(col("high")[i]), float(col("low")[i])
+        for order in [w for w in self.working if w.symbol == symbol and w.is_open and is_emulated(w)]:
+            remote = self._remote[order.id]
+            if remote.sent or not order.is_open:
+                continue
+            if order.oco_id is not None:
+                sibling = self.engine.open.get(order.oco_id)
+                if sibling is not None and self._remote.get(sibling.id, remote).sent:
+                    continue  # its one-cancels-other partner went out first
+            was = order.triggered
+            hit = match_bar(order, o, h, low)
+            fired = hit is not None or (order.type is OrderType.STOP_LIMIT and order.triggered and not was)
+            if not fired:
+                continue
+            kind = OrderType.LIMIT if order.type is OrderType.STOP_LIMIT else OrderType.MARKET
+            self._note(f"{remote.cid} triggered")
+            log.info("%s %s triggered by the bar at %s (low %g, high %g): sent as a %s order", remote.cid,
+                     order.role, iso(int(col("ts")[i])), low, h, kind.value)  # fmt: skip
+            self._send(order, kind)
+
+    def after_bar(self, stream: Stream, i: int) -> None:
+        h, low = float(stream.column("high")[i]), float(stream.column("low")[i])
+        step = self.engine.step
+        for order in self.working:
+            remote = self._remote.get(order.id)
+            held = remote is None or not remote.sent
+            trailing = order.type is OrderType.TRAILING_STOP and order.symbol == stream.symbol
+            if trailing and held and order.created_bar < step:
+                update_trailing(order, h, low)
+
+    # ------------------------------------------------------------------------------------- exchange state
+    def sync(self, symbol: str | None = None) -> None:
+        """Book what the exchange did with the working orders sent (of one symbol, or all)."""
+        sent = [o for o in self.working if o.is_open and self._remote[o.id].sent and symbol in (None, o.symbol)]
+        if not sent:
+            return
+        ex = self.exchange
+        for sym in sorted({o.symbol for o in sent}):
+            try:
+                rows = self.bridge.call(f"open orders of {sym}", partial(ex.fetch_open_orders, sym))
+            except ExchangeUnavailable as exc:
+                log.error("cannot learn the state of the open orders: %s; trying again at the next bar", exc)
+                return
+            by_cid = {r.get("clientOrderId"): r for r in rows}
+            for order in [o for o in sent if o.symbol == sym]:
+                row = by_cid.get(self._remote[order.id].cid)
+                if row is not None and float(row.get("filled") or 0.0) <= order.filled_qty + _EPS:
+                    continue  # still working, nothing new
+                info = row if row is not None else self._lookup(order)
+                if info is None:
+                    log.error("%s: the exchange no longer knows order %s: left open, looked up again later",
+                              ex.id, self._remote[order.id].cid)  # fmt: skip
+                    continue
+                self._apply(order, info)
+
+    def open_orders_on_exchange(self, symbols: Sequence[str]) -> list[dict[str, Any]]:
+        ex = self.exchange
+        out: list[dict[str, Any]] = []
+        for sym in symbols:
+            out.extend(self.bridge.call(f"open orders of {sym}", partial(ex.fetch_open_orders, sym)))
+        return out
+
+    def known_client_ids(self) -> set[str]:
+        return {r.cid for r in self._remote.values()}
+
+    def _lookup(self, order: Order) -> dict[str, Any] | None:
+        """The order as the exchange knows it (by client order id), or None when it does not know it."""
+        import ccxt
+
+        remote = self._remote[order.id]
+        ex = self.exchange
+        params = {"clientOrderId": remote.cid}
+        try:
+            info: dict[str, Any] = self.bridge.call(
+                f"look up {remote.cid}", lambda: ex.fetch_order(remote.exchange_id, order.symbol, params)
+            )
+        except ccxt.OrderNotFound:
+            return None
+        return info
+
+    def _apply(self, order: Order, info: dict[str, Any], reason: str = "") -> None:
+        """Book the exchange's view of order: its id, every trade not booked yet, its final status."""
+        engine = self.engine
+        remote = self._remote[order.id]
+        exid = info.get("id")
+        if exid is not None and remote.exchange_id != str(exid):
+            remote.exchange_id = str(exid)
+            self.journal.exchange_ids[order.id] = remote.exchange_id
+        filled = float(info.get("filled") or 0.0)
+        if filled > order.filled_qty + _EPS:
+            trades = [t for t in (info.get("trades") or []) if str(t.get("id")) not in remote.trades]
+            if sum(float(t.get("amount") or 0.0) for t in trades) < filled - order.filled_qty - 1e-9:
+                trades = self._trades_of(order)
+            for t in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
+                if order.is_open and str(t.get("id")) not in remote.trades:
+                    self._book(order, t)
+            missing = filled - order.filled_qty
+            if missing > 1e-9 and order.is_open:
+                log.error("%s: the exchange reports %g filled, its trades only %g: waiting for the rest", remote.cid,
+                          filled, order.filled_qty)  # fmt: skip
+        status = str(info.get("status") or "")
+        if not order.is_open:
+            self._forget(order)
+            return
+        if status in _FINAL:
+            why = reason if status in ("canceled", "cancelled") and reason else f"{status} on the exchange"
+            self._note(f"{remote.cid} {status}")
+            self._drop(order, _FINAL[status], why)
+        elif status == "closed" and order.filled_qty > 0 and filled <= order.filled_qty + 1e-9:
+            # closed with less than asked (rounding on the exchange's side): what filled is the order
+            order.qty = order.filled_qty
+            engine.order_status(order, S.FILLED)
+            self._forget(order)
+
+    def _trades_of(self, order: Order) -> list[dict[str, Any]]:
+        remote = self._remote[order.id]
+        ex = self.exchange
+        params = {"orderId": remote.exchange_id} if remote.exchange_id is not None else {}
+        rows: list[dict[str, Any]] = self.bridge.call(
+            f"trades of {remote.cid}", lambda: ex.fetch_my_trades(order.symbol, None, None, params)
+        )
+        return [t for t in rows if str(t.get("order")) == str(remote.exchange_id)]
+
+    def _book(self, order: Order, trade: dict[str, Any]) -> None:
+        remote = self._remote[order.id]
+        qty = min(float(trade["amount"]), order.remaining) if order.qty is not None else float(trade["amount"])
+        price = float(trade["price"])
+        if qty <= 0:
+            return
+        fee = self._fee_in_quote(order.symbol, trade.get("fee"), price)
+        liquidity = Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER
+        tid = str(trade.get("id"))
+        remote.trades.add(tid)
+        self.journal.fill_ids.setdefault(order.id, []).append(tid)
+        self._note(f"{remote.cid} fill {qty:g}@{price:g}")
+        reason = order.role if order.role in ("stop_loss", "take_profit", "kill_switch", "exit") else order.type.value
+        self.engine.order_filled(order, qty, price, fee, liquidity, reason)
+        if not order.is_open:
+            self._forget(order)
+
+    def _fee_in_quote(self, symbol: str, fee: Any, price: float) -> float:
+        if not fee or fee.get("cost") is None:
+            return 0.0
+        cost = float(fee["cost"])
+        market = self.exchange.market(symbol)
+        currency = fee.get("currency")
+        if currency in (None, market.get("quote")):
+            return cost
+        if currency == market.get("base"):
+            return cost * price
+        if currency not in self._warned_fee:
+            self._warned_fee.add(currency)
+            log.warning("%s charges fees in %s, which tradeforge cannot value: those fees are left out of the P&L",
+                        self.exchange.id, currency)  # fmt: skip
+        return 0.0
+
+    # ------------------------------------------------------------------------------------------------ replay
+    def _play(self, order: Order) -> None:
+        """Apply the stored answers and fills of order booked at or before the engine's current step."""
+        script = self.scripts[order.id]
+        now = self.engine.now
+        changes = script.changes
+        while script.pos < len(changes) and order.is_open:
+            change = changes[script.pos]
+            if change.ts > now:
+                return
+            script.pos += 1
+            if change.status is S.SUBMITTED:
+                continue
+            if change.status in _FILL_STATUSES:
+                if script.fills_used >= len(script.fills):
+                    return  # the fill row is stored after its status row: not there, so not stored
+                fill = script.fills[script.fills_used]
+                script.fills_used += 1
+                self.journal.fill_ids.setdefault(order.id, []).append(fill.fill_id)
+                self.engine.order_filled(order, fill.qty, fill.price, fill.fee, fill.liquidity, fill.reason)
+            else:
+                self.engine.order_status(order, change.status, change.reason)
+        if not order.is_open:
+            self._forget(order)
+
+    # ---------------------------------------------------------------------------------------------- helpers
+    def _drop(self, order: Order, status: OrderStatus, reason: str) -> None:
+        if order.is_open:
+            self.engine.order_status(order, status, reason)
+        self._forget(order)
+
+    def _forget(self, order: Order) -> None:
+        if order in self.working:
+            self.working.remove(order)
+
+    def _note(self, event: str) -> None:
+        self.events.append(event)
+
+
+def load_scripts(uow: Any, prior_orders: dict[int, OrderRecord]) -> dict[int, OrderScript]:
+    """The replay scripts of the orders earlier runs stored (by engine id), from the database."""
+    scripts = {}
+    for local_id, rec in prior_orders.items():
+        changes = [c for c in uow.orders.history(rec.client_order_id) if c.seq > 0]
+        scripts[local_id] = OrderScript(rec, changes, uow.orders.fills(rec.client_order_id))
+    return scripts
+
+
+def describe_balance_gap(symbol: str, asset: str, expected: float, actual: float, baseline: float) -> str:
+    return (
+        f"the exchange holds {actual:g} {asset} but the bot's records leave {expected:g} ({baseline:g} at the "
+        f"deployment's start plus the fills of {symbol} since)"
+    )
