@@ -42,11 +42,11 @@ def cli_app() -> typer.Typer:
 
 
 class Paper:
-    """A `tradeforge paper` process whose log lines are read on a thread."""
+    """A `tradeforge paper` (or other command) process whose log lines are read on a thread."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], command: str = "paper") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", APP, "paper", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-c", APP, command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=env,
         )  # fmt: skip
         self.lines: queue.Queue[str] = queue.Queue()

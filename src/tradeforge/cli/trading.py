@@ -1,7 +1,6 @@
-"""`tradeforge paper / status / orders / trades / kill`: paper trading and what it recorded.
+"""`tradeforge paper / live / status / orders / trades / kill`: paper and live trading and what they recorded.
 
-Call ``register(app)`` to add the commands to the `tradeforge` Typer app. Real-money trading (`tradeforge live`)
-is not here yet: it needs a ccxt order gateway and reconciliation (see tradeforge.live.paper).
+Call ``register(app)`` to add the commands to the `tradeforge` Typer app.
 """
 
 from __future__ import annotations
@@ -119,6 +118,60 @@ def paper(
         raise typer.Exit(code=1)
 
 
+def live(
+    config: Annotated[Path, typer.Option("--config", "-c", help="the deployment file (TOML) with `live = true`")],
+    db: DbOpt = None,
+    store: Annotated[
+        Path | None, typer.Option(envvar="TRADEFORGE_STORE", help="bar store folder (live bars are appended)")
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(envvar="TRADEFORGE_KEY_FILE", help="encrypted key file (default: the user's data folder)"),
+    ] = None,
+    control_dir: Annotated[
+        Path | None, typer.Option(envvar="TRADEFORGE_CONTROL_DIR", help="folder of kill files (`tradeforge kill`)")
+    ] = None,
+    simulator_port: Annotated[
+        int | None, typer.Option(help="rehearse on the local exchange simulator listening on this port")
+    ] = None,
+    poll: Annotated[float, typer.Option(help="seconds between looks at the clock and REST polls")] = 1.0,
+    stream: Annotated[bool, typer.Option(help="websocket candles (watch_ohlcv); --no-stream polls REST")] = True,
+    until: Annotated[str | None, typer.Option(help="stop after the bar at this time (ISO 8601, UTC)")] = None,
+    takeover: Annotated[
+        bool, typer.Option(help="end a run still marked running (its process gone) and take over")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Trade with REAL ORDERS on an exchange: the deployment file must say `live = true`; API keys come from
+    TRADEFORGE_<EXCHANGE>_API_KEY / _SECRET or the encrypted key file (`tradeforge keys set`), never from the command
+    line. Warms up from history (no orders), reconciles with the exchange, then trades each closed bar. Stops on
+    Ctrl-C / SIGTERM; `tradeforge kill NAME` cancels, flattens and stops; run it again to resume."""
+    from tradeforge.service import live as live_service
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("tradeforge").setLevel(logging.INFO)
+    try:
+        spec = live_service.live_spec_from_toml(config)
+        report = live_service.start_live(
+            spec,
+            db_url=db,
+            store=store,
+            simulator_port=simulator_port,
+            key_file=key_file,
+            control=control_dir,
+            takeover=takeover,
+            until=service.parse_time(until) if until else None,
+            stream=stream,
+            poll_interval=poll,
+        )
+    except TradeforgeError as exc:
+        fail(exc, debug)
+        return
+    console.print(service.describe_outcome(report), highlight=False)
+    if report.outcome.status == "failed":
+        raise typer.Exit(code=1)
+
+
 def status(db: DbOpt = None, name: NameOpt = None, debug: DebugOpt = False) -> None:
     """Deployments and their runs: status, heartbeat, equity, positions."""
     try:
@@ -216,7 +269,7 @@ def kill(
     wait: Annotated[float, typer.Option(help="seconds to wait for the run to stop (0: do not wait)")] = 30.0,
     debug: DebugOpt = False,
 ) -> None:
-    """Kill switch: the running paper run cancels every order, flattens every position and stops; the deployment
+    """Kill switch: the running paper or live run cancels every order, flattens every position and stops; the deployment
     does not trade again."""
     try:
         report = service.kill(name, db, control_dir, wait)
@@ -231,8 +284,9 @@ def kill(
 
 
 def register(app: typer.Typer) -> None:
-    """Add paper, status, orders, trades and kill to the `tradeforge` app."""
+    """Add paper, live, status, orders, trades and kill to the `tradeforge` app."""
     app.command()(paper)
+    app.command()(live)
     app.command()(status)
     app.command()(orders)
     app.command()(trades)

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,9 @@ class Reconciler:
         *,
         clock: Clock,
         max_fee_rate: float = 0.0,
+        attempts: int = 3,
+        settle: float = 0.5,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
         self.uows = uows
         self.run = run
@@ -81,6 +85,9 @@ class Reconciler:
         self.max_fee_rate = max_fee_rate
         self.symbols = list(engine.base)
         self.checks = 0
+        self.attempts = attempts  # a difference must persist this many looks (a fill may land between questions)
+        self.settle = settle
+        self.pause = pause
 
     def check(self, *, when: str) -> ReconcileReport:
         """One reconciliation (see the module doc); ReconcileError when the difference cannot be resolved."""
@@ -96,24 +103,16 @@ class Reconciler:
             if adopted is not None:
                 assert report.adopted is not None
                 report.adopted.append(adopted)
-        problems = []
         assets = base_assets(gw, self.symbols)
-        totals = fetch_totals(gw, list(assets))
-        for asset, symbols in assets.items():
-            position = sum(self.engine.portfolio.net_qty.get(s, 0.0) + unbooked.get(s, 0.0) for s in symbols)
-            expected = self.baseline.get(asset, 0.0) + position
-            actual = totals[asset]
-            lots = max(self.engine.instruments[s].lot_size for s in symbols)
-            traded = sum(f.qty for f in self.engine.fills if f.symbol in symbols)
-            slack = 2 * lots + traded * self.max_fee_rate + 1e-9 * max(abs(expected), 1.0)
-            assert report.balances is not None
-            report.balances[asset] = (expected, actual)
-            if abs(actual - expected) > slack:
-                before = self.baseline.get(asset, 0.0)
-                problems.append(
-                    f"the exchange holds {actual:g} {asset}, the bot's records leave {expected:g} ({before:g} before "
-                    f"its first order plus its net position {position:g} in {', '.join(symbols)})"
-                )
+        problems: list[str] = []
+        for attempt in range(self.attempts):
+            if attempt:  # a fill landed between the two questions: ask both again
+                self.pause(self.settle * attempt)
+                unbooked = gw.unbooked()
+            problems = self._compare(assets, fetch_totals(gw, list(assets)), unbooked, report)
+            if not problems:
+                break
+            log.info("reconciliation (%s): %s; asking again", when, "; ".join(problems))
         if problems:
             raise ReconcileError(
                 f"reconciliation ({when}) found differences it cannot resolve: {'; '.join(problems)}. Someone else "
@@ -129,6 +128,28 @@ class Reconciler:
             ", ".join(f"{a} {e:g}" for a, (e, _) in (report.balances or {}).items()),
         )
         return report
+
+    def _compare(
+        self, assets: dict[str, list[str]], totals: dict[str, float], unbooked: dict[str, float],
+        report: ReconcileReport,
+    ) -> list[str]:  # fmt: skip
+        problems = []
+        for asset, symbols in assets.items():
+            position = sum(self.engine.portfolio.net_qty.get(s, 0.0) + unbooked.get(s, 0.0) for s in symbols)
+            expected = self.baseline.get(asset, 0.0) + position
+            actual = totals[asset]
+            lots = max(self.engine.instruments[s].lot_size for s in symbols)
+            traded = sum(f.qty for f in self.engine.fills if f.symbol in symbols)
+            slack = 2 * lots + traded * self.max_fee_rate + 1e-9 * max(abs(expected), 1.0)
+            assert report.balances is not None
+            report.balances[asset] = (expected, actual)
+            if abs(actual - expected) > slack:
+                before = self.baseline.get(asset, 0.0)
+                problems.append(
+                    f"the exchange holds {actual:g} {asset}, the bot's records leave {expected:g} ({before:g} before "
+                    f"its first order plus its net position {position:g} in {', '.join(symbols)})"
+                )
+        return problems
 
     def _adopt(self, row: dict[str, Any]) -> str | None:
         """Store an open order no run placed as external (once); its exchange id, or None if known already."""

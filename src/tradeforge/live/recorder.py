@@ -232,6 +232,21 @@ class RunRecorder:
     def on_step(self, ts: int, live: bool) -> None:
         if self._mismatch is not None:
             raise self._mismatch
+        self._ingest()
+        if not self._checked_prior and self.prior.last_ts is not None and ts >= self.prior.last_ts:
+            self._check_prior(ts)
+        snapshot = ts != self._snapshot_ts and (self.quiet_until is None or ts > self.quiet_until)
+        with self.uows() as uow:
+            changed = self._sync_orders(uow)
+            changed = self._sync_trades(uow) or changed
+            if snapshot and (live or changed):
+                self._snapshot(uow, ts, force_positions=False)
+            if live:
+                uow.runs.heartbeat(self.run_id, self.clock.now())
+            uow.commit()
+
+    def _ingest(self) -> None:
+        """Take in the engine's new orders and fills (since the last call)."""
         engine = self.engine
         for order in engine.orders[self._orders_seen :]:
             if order.id in self._skipped:
@@ -245,17 +260,6 @@ class RunRecorder:
         for fill in engine.fills[self._fills_seen :]:
             self._fills.setdefault(fill.order_id, []).append(fill)
         self._fills_seen = len(engine.fills)
-        if not self._checked_prior and self.prior.last_ts is not None and ts >= self.prior.last_ts:
-            self._check_prior(ts)
-        snapshot = ts != self._snapshot_ts and (self.quiet_until is None or ts > self.quiet_until)
-        with self.uows() as uow:
-            changed = self._sync_orders(uow)
-            changed = self._sync_trades(uow) or changed
-            if snapshot and (live or changed):
-                self._snapshot(uow, ts, force_positions=False)
-            if live:
-                uow.runs.heartbeat(self.run_id, self.clock.now())
-            uow.commit()
 
     def on_live(self, last_warmup_ts: int | None) -> None:
         if not self._checked_prior and self.prior.last_ts is not None:
@@ -279,6 +283,7 @@ class RunRecorder:
                     f"order {final.client_order_id} was stored {final.status.value}, the replay made it "
                     f"{order.status.value}: the bars or the account settings changed; start a new deployment"
                 )
+        self._ingest()
         with self.uows() as uow:
             self._sync_orders(uow)
             self._sync_trades(uow)
@@ -295,6 +300,7 @@ class RunRecorder:
         )
 
     def on_kill(self, reason: str) -> None:
+        self._ingest()
         with self.uows() as uow:
             self._sync_orders(uow)
             self._sync_trades(uow)
@@ -310,6 +316,8 @@ class RunRecorder:
             uow.commit()
 
     def on_stop(self, status: str, reason: str, now: int) -> None:
+        if status != "failed":
+            self._ingest()
         with self.uows() as uow:
             if status != "failed":
                 self._sync_orders(uow)

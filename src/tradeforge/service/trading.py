@@ -3,8 +3,7 @@
 This is where a paper run's concrete adapters are built (until a service/bootstrap module takes the wiring over):
 the database (``open_database``), the bar store, ccxt's async exchange (ccxt.pro's for the websocket candles; the
 local simulator when ``simulator_port`` is given), the feeds and the wall clock; the live layer gets them all
-passed in. Real-money trading (a ccxt order gateway, reconciliation) is not built yet: ``tradeforge paper`` is the
-only mode, and a venue gateway would plug in where ``live.paper`` builds its PaperGateway.
+passed in. Real-money trading (``tradeforge live``) is wired in ``service.live`` from the same parts.
 
 A deployment is named; its first paper run fixes its strategy, parameters, data and account. Starting the same
 name again resumes it (from the database and the bar store, see ``tradeforge.live.paper``). ``kill`` asks the
@@ -181,6 +180,7 @@ class PaperReport:
     outcome: RunOutcome
     orders: int
     trades: int
+    mode: str = "paper"
 
 
 ExchangeFactory = Callable[[str], Any]
@@ -655,6 +655,6 @@ def describe_outcome(report: PaperReport) -> str:
     o = report.outcome
     resumed = f", resuming {report.resumed} earlier run(s)" if report.resumed else ""
     return (
-        f"paper run {report.run_key} of {report.deployment} {o.status} ({o.reason}){resumed}: {o.warmup_bars} "
+        f"{report.mode} run {report.run_key} of {report.deployment} {o.status} ({o.reason}){resumed}: {o.warmup_bars} "
         f"warm-up and {o.live_bars} live bars, {report.orders} orders, {report.trades} trades"
     )

@@ -27,7 +27,8 @@ class SmaCrossLong(Strategy):
 
     def on_bar(self) -> None:
         held = self.position().qty
-        if crossover(self.sma_fast, self.sma_slow) and held == 0:
+        pending = any(o.role == "entry" for o in self.orders)  # an entry sent, not filled yet
+        if crossover(self.sma_fast, self.sma_slow) and held == 0 and not pending:
             price = float(self.data.close[-1])
             sl = price * (1 - self.sl_pct) if self.sl_pct else None
             tp = price * (1 + self.tp_pct) if self.tp_pct else None
