@@ -154,22 +154,24 @@ class VenueGateway:
             return
         self.phase = LIVE if self._live else CATCHUP
         for order in list(self.working):
-            remote = self._remote.get(order.id)
-            if remote is None or not order.is_open:
-                continue
-            info = self._lookup(order)
-            if info is None:
-                if is_emulated(order) and remote.exchange_id is None:
-                    continue  # an emulated stop that had not triggered: it keeps waiting
-                self._note(f"{remote.cid} never reached the exchange: rejected")
-                self._drop(
-                    order, S.REJECTED, "never reached the exchange (the bot stopped between storing and sending)"
-                )
-                continue
-            remote.sent = True
-            self._apply(order, info)
+            self._look_up_adopted(order)
         log.info("replay of recorded steps done: %d order(s) open, %d on the exchange", len(self.working),
                  sum(1 for o in self.working if self._remote[o.id].sent))  # fmt: skip
+
+    def _look_up_adopted(self, order: Order) -> None:
+        """An order an earlier run stored, still open after its stored answers: what the exchange says of it."""
+        remote = self._remote.get(order.id)
+        if remote is None or not order.is_open:
+            return
+        info = self._lookup(order)
+        if info is None:
+            if is_emulated(order) and remote.exchange_id is None:
+                return  # an emulated stop that had not triggered: it keeps waiting
+            self._note(f"{remote.cid} never reached the exchange: rejected")
+            self._drop(order, S.REJECTED, "never reached the exchange (the bot stopped between storing and sending)")
+            return
+        remote.sent = True
+        self._apply(order, info)
 
     def go_live(self) -> None:
         """Live bars follow: from now on new orders are sent. A replay still under way (the bot came back within
@@ -205,25 +207,12 @@ class VenueGateway:
     def submit(self, order: Order) -> None:
         self._check_phase()
         engine = self.engine
+        script = self.scripts.get(order.id)
+        if script is not None:  # placed by an earlier run (on a bar it ran, or the one it stopped in)
+            self._adopt(order, script)
+            return
         if self.phase == REPLAY:
-            script = self.scripts.get(order.id)
-            if script is None:
-                self._not_sent(order, "warm-up: orders are sent from the first live bar on")
-                return
-            rec = script.record
-            # what the live run decided when it sent the order: its size (a fraction order) and rounded prices
-            if order.qty is None and rec.qty is not None and order.fraction == rec.fraction:
-                order.qty = rec.qty
-            if order.limit is not None and rec.limit is not None and math.isclose(order.limit, rec.limit, rel_tol=1e-6):
-                order.limit = rec.limit
-            self.journal.before_send(order)  # checks it is the stored order
-            remote = _Remote(rec.client_order_id, rec.exchange_order_id, rec.exchange_order_id is not None)
-            remote.trades.update(f.fill_id for f in script.fills)
-            self._remote[order.id] = remote
-            if rec.exchange_order_id is not None:
-                self.journal.exchange_ids[order.id] = rec.exchange_order_id
-            self.working.append(order)
-            self._play(order)
+            self._not_sent(order, "warm-up: orders are sent from the first live bar on")
             return
         if self.phase == CATCHUP and order.role not in ("stop_loss", "take_profit"):
             what = "warm-up" if self.replay_until is None else "catch-up after a restart"
@@ -242,6 +231,25 @@ class VenueGateway:
         self.journal.before_send(order)
         self._send(order, order.type)
 
+    def _adopt(self, order: Order, script: OrderScript) -> None:
+        """Take back an order an earlier run stored: its stored answers, then (past the replay) the exchange's."""
+        rec = script.record
+        # what the live run decided when it sent the order: its size (a fraction order) and rounded prices
+        if order.qty is None and rec.qty is not None and order.fraction == rec.fraction:
+            order.qty = rec.qty
+        if order.limit is not None and rec.limit is not None and math.isclose(order.limit, rec.limit, rel_tol=1e-6):
+            order.limit = rec.limit
+        self.journal.before_send(order)  # checks it is the stored order
+        remote = _Remote(rec.client_order_id, rec.exchange_order_id, rec.exchange_order_id is not None)
+        remote.trades.update(f.fill_id for f in script.fills)
+        self._remote[order.id] = remote
+        if rec.exchange_order_id is not None:
+            self.journal.exchange_ids[order.id] = rec.exchange_order_id
+        self.working.append(order)
+        self._play(order)
+        if self.phase != REPLAY:
+            self._look_up_adopted(order)
+
     def _not_sent(self, order: Order, reason: str) -> None:
         self.refused_not_live += 1
         self.journal.skip(order.id)
@@ -249,6 +257,8 @@ class VenueGateway:
 
     def _prepare(self, order: Order) -> str | None:
         """Size a fraction order, round to the market's precision, check its minimums. A reason when it can't go."""
+        import ccxt
+
         engine, ex, symbol = self.engine, self.exchange, order.symbol
         price = order.limit if order.limit is not None else engine.last_price(symbol)
         if order.qty is None:
@@ -260,7 +270,7 @@ class VenueGateway:
             qty = float(ex.amount_to_precision(symbol, order.qty))
             if order.limit is not None:
                 order.limit = float(ex.price_to_precision(symbol, order.limit))
-        except Exception as exc:  # ccxt raises InvalidOrder/ArgumentsRequired below the precision
+        except ccxt.BaseError as exc:  # ccxt raises InvalidOrder/ArgumentsRequired below the precision
             return f"{ex.id} cannot take {order.qty:g} {symbol}: {type(exc).__name__}: {exc}"
         if qty <= 0:
             return f"order size {order.qty:g} rounds to 0 at {symbol}'s amount precision"
@@ -446,6 +456,8 @@ class VenueGateway:
         """Book the exchange's view of order: its id, every trade not booked yet, its final status."""
         engine = self.engine
         remote = self._remote[order.id]
+        if order.status is S.SUBMITTED:  # the exchange has it: it was accepted (the answer may have been lost)
+            engine.order_status(order, S.ACCEPTED)
         exid = info.get("id")
         if exid is not None and remote.exchange_id != str(exid):
             remote.exchange_id = str(exid)
