@@ -262,6 +262,8 @@ class Engine(Execution):
             return
         self.start()
         bars, self._pending = self._pending, []
+        if self.risk.limits.max_daily_loss is not None:  # the day's starting equity, at its first bar
+            self.risk.observe_equity(bars[0].ts, self.portfolio.equity(self.prices()))
         k = len(self.step_ts)
         self.step_ts.append(bars[0].ts)
         present = []

@@ -220,3 +220,39 @@ def test_several_reducing_orders_cannot_flip_beyond_max_position_qty(tf: Any) ->
     assert [o.status for o in strat.placed[2]] == [S.FILLED, S.FILLED, S.REJECTED]
     assert "position in X would be -10, beyond max_position_qty 5" in strat.placed[2][2].reject_reason
     assert strat.position().qty == -5.0
+
+
+# ============================================ the day's start in streamed (paper / live) runs
+def test_streamed_runs_take_the_days_starting_equity_at_its_first_bar() -> None:
+    """Held from day 1; day 2 opens at 100 and falls to 94 before the strategy's next entry: the loss is counted
+    from the day's first bar (6 x 10 units = 60 > 50), not from the equity when the entry is tried."""
+    from tradeforge.core.engine import Engine
+    from tradeforge.core.events import Bar
+    from tradeforge.core.portfolio import Portfolio
+    from tradeforge.core.strategy import Strategy
+    from tradeforge.core.types import Instrument
+    from tradeforge.sim.broker import SimulatedBroker
+
+    class DipBuyer(Strategy):
+        def on_start(self) -> None:
+            self.placed: list[Any] = []
+
+        def on_bar(self) -> None:
+            n = len(self.data.close)
+            if n == 1 or n == 8:  # day 1's first bar, then late on day 2
+                self.placed.append(self.buy(10))
+
+    engine = Engine(
+        Portfolio(10_000.0, {"X": Instrument("X")}), SimulatedBroker(), RiskEngine(RiskLimits(max_daily_loss=50.0))
+    )
+    engine.add_stream("X", SIX_H)
+    strat = DipBuyer()
+    engine.add_strategy(strat, None, 10_000.0)
+    closes = [100.0, 100.0, 100.0, 100.0, 99.0, 97.0, 95.0, 94.0, 94.0]  # bars 0-3: day 1; 4-8: day 2
+    for k, c in enumerate(closes):
+        engine.push_bar(Bar("X", T0 + k * SIX_H, c, c + 1.0, c - 1.0, c, 1_000.0, SIX_H))
+    engine.flush()
+    first, late = strat.placed
+    assert first.status is S.FILLED and first.avg_fill_price == 100.0
+    assert late.status is S.REJECTED
+    assert late.reject_reason.startswith("max_daily_loss 50.00 reached: equity 9,940.00 is 60.00 below the day's start")
