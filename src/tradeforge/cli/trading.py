@@ -55,6 +55,11 @@ def paper(
         int | None,
         typer.Option(help="bars of history a new deployment starts with; they are traded as a backtest would (300)"),
     ] = None,
+    max_daily_loss: Annotated[
+        float | None, typer.Option(help="no new entries once equity is this far below the UTC day's start")
+    ] = None,
+    max_position_value: Annotated[float | None, typer.Option(help="largest position value per symbol")] = None,
+    max_orders_per_minute: Annotated[int | None, typer.Option(help="most orders sent in any 60 s")] = None,
     db: DbOpt = None,
     store: Annotated[
         Path | None, typer.Option(envvar="TRADEFORGE_STORE", help="bar store folder (live bars are appended)")
@@ -93,6 +98,11 @@ def paper(
             "leverage": leverage,
             "warmup": warmup,
         }
+        limits = {"max_daily_loss": max_daily_loss, "max_position_value": max_position_value,
+                  "max_orders_per_minute": max_orders_per_minute}  # fmt: skip
+        risk = {k: v for k, v in limits.items() if v is not None}
+        if risk:
+            values["risk"] = {**(base.risk or {}), **risk}
         spec = service.replace_spec(base, {k: v for k, v in values.items() if v is not None})
         if param:
             if not spec.strategy:

@@ -37,7 +37,7 @@ from tradeforge.core.fills import FillModel
 from tradeforge.core.orders import Order
 from tradeforge.core.portfolio import Portfolio
 from tradeforge.core.ports import Clock
-from tradeforge.core.risk import RiskEngine
+from tradeforge.core.risk import RiskEngine, RiskLimits
 from tradeforge.core.strategy import Strategy
 from tradeforge.core.types import FillTiming, Instrument, PositionMode
 from tradeforge.data.store import BarStore
@@ -90,8 +90,10 @@ class PaperConfig:
     position_mode: str = PositionMode.NETTING.value
     leverage: float = 1.0
     instruments: tuple[Instrument, ...] = field(default_factory=tuple)
+    risk: dict[str, Any] = field(default_factory=dict)  # RiskLimits fields (max_daily_loss, max_position_value...)
 
     def __post_init__(self) -> None:
+        self.risk_limits()  # validates
         if not self.symbols:
             raise ConfigError("a paper account needs at least one symbol")
         if self.timeframe <= 0:
@@ -110,6 +112,13 @@ class PaperConfig:
 
     def instrument(self, symbol: str) -> Instrument:
         return next((i for i in self.instruments if i.symbol == symbol), Instrument(symbol))
+
+    def risk_limits(self) -> RiskLimits:
+        try:
+            return RiskLimits(**self.risk)
+        except TypeError as exc:
+            known = ", ".join(f.name for f in dataclasses.fields(RiskLimits))
+            raise ConfigError(f"risk limits: {exc}; known: {known}") from exc
 
     def fill_model(self) -> FillModel:
         return FillModel(FillTiming(self.fill_timing), self.slippage, self.spread)
@@ -153,7 +162,7 @@ def build_paper_engine(strategies: Sequence[Strategy], config: PaperConfig) -> t
     instruments = {s: config.instrument(s) for s in config.symbols}
     portfolio = Portfolio(config.cash, instruments, mode=PositionMode(config.position_mode), leverage=config.leverage)
     gateway = PaperGateway(config.fill_model(), config.fees())
-    engine = Engine(portfolio, gateway, RiskEngine())
+    engine = Engine(portfolio, gateway, RiskEngine(config.risk_limits()))
     for symbol in config.symbols:
         engine.add_stream(symbol, config.timeframe)
     share = config.cash / len(strategies)

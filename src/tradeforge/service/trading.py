@@ -68,6 +68,7 @@ class PaperSpec:
     hedging: bool | None = None  # [False]
     leverage: float | None = None  # [1]
     warmup: int | None = None  # bars of history a new deployment starts with, traded like a backtest's first [300]
+    risk: dict[str, Any] | None = None  # RiskLimits fields, e.g. {"max_daily_loss": 200} [none]
 
     def deployment_name(self) -> str:
         if self.name:
@@ -103,6 +104,8 @@ def spec_from_toml(path: Path) -> PaperSpec:
         raw["data"] = tuple(raw["data"])
     if not isinstance(raw.get("params", {}), dict):
         raise ConfigError(f"{path}: [params] must be a table of strategy parameters")
+    if not isinstance(raw.get("risk", {}), dict):
+        raise ConfigError(f"{path}: [risk] must be a table of risk limits (max_daily_loss = 200, ...)")
     try:
         return PaperSpec(**raw)
     except TypeError as exc:
@@ -388,6 +391,8 @@ def _account_changes(spec: PaperSpec) -> dict[str, Any]:
         out["fill_timing"] = spec.fill
     if spec.hedging is not None:
         out["position_mode"] = "hedging" if spec.hedging else "netting"
+    if spec.risk is not None:
+        out["risk"] = dict(spec.risk)
     return out
 
 

@@ -267,3 +267,23 @@ def test_a_deployment_resumes_only_as_it_was(bars: BarSeries) -> None:
         asyncio.run(changed.run())
     with uows() as uow:
         assert uow.runs.get(changed.record.id or 0).status is RunStatus.FAILED
+
+
+def test_paper_accounts_carry_risk_limits_into_the_engine(bars: BarSeries) -> None:
+    cfg = account(bars, risk={"max_position_value": 100.0, "max_orders_per_minute": 3})
+    assert PaperConfig.from_info(cfg.to_info()) == cfg
+    assert cfg.differences(account(bars)) == [
+        "risk: {} stored, {'max_position_value': 100.0, 'max_orders_per_minute': 3} asked"
+    ]
+    with pytest.raises(ConfigError, match=r"risk limits: .*unexpected keyword argument 'max_loss'.*known: "):
+        account(bars, risk={"max_loss": 5})
+    with pytest.raises(ConfigError, match="max_daily_loss must be a positive number"):
+        account(bars, risk={"max_daily_loss": -1})
+    engine, _ = build_paper_engine([SmaCross(fast=5, slow=15)], cfg)
+    feed = ReplayFeed(bars, ManualClock(0))
+    for k in range(120):
+        engine.push_bar(feed.bars[k])
+        engine.flush()
+    entries = [o for o in engine.orders if o.role == "entry"]
+    assert entries and all(o.status is OrderStatus.REJECTED for o in entries)
+    assert all("max_position_value" in o.reject_reason for o in entries if o.qty is not None)
