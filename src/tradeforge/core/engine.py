@@ -27,6 +27,7 @@ from tradeforge.core.portfolio import Portfolio
 from tradeforge.core.ports import ExecutionGateway
 from tradeforge.core.risk import RiskEngine
 from tradeforge.core.series import BarView, Resampler, Stream
+from tradeforge.core.signals import Signal
 from tradeforge.core.strategy import Strategy
 
 IntArray = npt.NDArray[np.int64]
@@ -45,6 +46,8 @@ class Engine(Execution):
         self._symbols: dict[str, list[str]] = {}
         self.orders: list[Order] = []
         self.fills: list[Fill] = []
+        self.signals: list[Signal] = []
+        self._signal_now: dict[tuple[str, str], Signal] = {}  # (strategy, symbol) -> its signal of this step
         self.open: dict[int, Order] = {}
         self.step = -1
         self.step_ts: list[int] = []

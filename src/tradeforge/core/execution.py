@@ -16,6 +16,7 @@ from tradeforge.core.errors import ConfigError, LookAheadError, OrderRejected, S
 from tradeforge.core.events import Fill
 from tradeforge.core.orders import Order
 from tradeforge.core.risk import RiskCheckInput
+from tradeforge.core.signals import Signal
 from tradeforge.core.strategy import Strategy, TradeEvent
 from tradeforge.core.trades import Position, Trade
 from tradeforge.core.types import Liquidity, OrderStatus, OrderType, PositionMode, Side, TimeInForce
@@ -38,6 +39,8 @@ class Execution:
     base: dict[str, Stream]
     strategies: list[Strategy]
     orders: list[Order]
+    signals: list[Signal]
+    _signal_now: dict[tuple[str, str], Signal]
     fills: list[Fill]
     open: dict[int, Order]
     step: int
@@ -147,6 +150,10 @@ class Execution:
             trail_amount, trail_percent, tif, expire_at, sl, tp, reduce_only, None, trade_id, None, role, tag,
         )  # fmt: skip
         order.updated_ts = now
+        if self._signal_now:
+            signal = self._signal_now.get((strategy._name, symbol))
+            if signal is not None and signal.ts == now and signal.accepted is not False:
+                order.signal_id = signal.id
         self.orders.append(order)
         reason = self._pre_trade(strategy, order)  # refuses orders on a symbol without a price yet
         if reason is None and kind is OrderType.TRAILING_STOP:
@@ -160,6 +167,45 @@ class Execution:
         self.open[order.id] = order
         self.gateway.submit(order)
         return order
+
+    def add_signal(
+        self,
+        strategy: Strategy,
+        *,
+        side: Side,
+        symbol: str,
+        valid_for: str | None = None,
+        kind: str = "entry",
+        price: float | None = None,
+        strength: float | None = None,
+        accepted: bool | None = True,
+        reason: str = "",
+        model: str = "",
+        value: float | None = None,
+        threshold: float | None = None,
+        label: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> Signal:
+        """Record a strategy's signal (see core.signals); orders it places for symbol in this step act on it."""
+        if symbol not in self._symbols[strategy._name]:
+            raise ConfigError(f"strategy {strategy._name} does not trade {symbol!r}: no signal for it")
+        if kind not in ("entry", "exit"):
+            raise ConfigError(f"a signal's kind is 'entry' or 'exit', got {kind!r}")
+        if self.step < 0:
+            raise ConfigError("signals can only be given from on_bar (or later callbacks)")
+        now = self.now
+        tf = self.base[symbol].timeframe
+        window = parse_timeframe(valid_for) if valid_for is not None else tf
+        if window <= 0:
+            raise ConfigError(f"valid_for must be a positive duration, got {valid_for!r}")
+        signal = Signal(
+            len(self.signals) + 1, strategy._name, symbol, side, now, now + tf + window, kind,
+            price if price is not None else self.last_price_or_none(symbol), strength, accepted, reason, model,
+            value, threshold, label, dict(data or {}),
+        )  # fmt: skip
+        self.signals.append(signal)
+        self._signal_now[(strategy._name, symbol)] = signal
+        return signal
 
     def _pre_trade(self, strategy: Strategy, order: Order) -> str | None:
         book = self.portfolio.books[strategy._name]

@@ -66,6 +66,7 @@ class Order:
     triggered: bool = False  # a stop-limit whose stop has been touched now works as a limit
     trail_extreme: float = math.nan  # best price seen since placement, for trailing stops
     log: list[int | OrderStatus] = field(default_factory=list)  # ts, status, ts, status, ... (flat: compact)
+    signal_id: int | None = None  # the engine signal (core.signals) this order acts on
 
     def transition(self, status: OrderStatus, ts: int) -> None:
         if status not in _NEXT[self.status._name_]:

@@ -15,6 +15,7 @@ from tradeforge.core.errors import ConfigError
 from tradeforge.core.events import Fill
 from tradeforge.core.orders import Order
 from tradeforge.core.series import BarView, Series
+from tradeforge.core.signals import Signal
 from tradeforge.core.trades import Position, Trade
 from tradeforge.core.types import OrderType, Side, TimeInForce
 
@@ -184,6 +185,36 @@ class Strategy:
         return list(self.engine.portfolio.books[self._name].closed_trades)
 
     # --------------------------------------------------------------- orders
+    def signal(
+        self,
+        side: Side | str,
+        *,
+        symbol: str | None = None,
+        valid_for: str | None = None,
+        kind: str = "entry",
+        strength: float | None = None,
+        accepted: bool | None = True,
+        reason: str = "",
+        model: str = "",
+        value: float | None = None,
+        threshold: float | None = None,
+        label: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> Signal:
+        """State an intent to enter (or exit, kind="exit") on `side`, valid for `valid_for` after this bar (one bar
+        by default). accepted=False records a vetoed intent (e.g. a model said no); model / value / threshold /
+        label record the prediction that decided. Orders placed for the symbol in this bar carry the signal, and so
+        do the trades they open: live and paper runs store them (`tradeforge trades` shows them)."""
+        if isinstance(side, str):
+            try:
+                side = {"buy": Side.BUY, "long": Side.BUY, "sell": Side.SELL, "short": Side.SELL}[side.lower()]
+            except KeyError as exc:
+                raise ConfigError(f"a signal's side is 'buy' or 'sell', got {side!r}") from exc
+        return self.engine.add_signal(
+            self, side=side, symbol=symbol or self.symbols[0], valid_for=valid_for, kind=kind, strength=strength,
+            accepted=accepted, reason=reason, model=model, value=value, threshold=threshold, label=label, data=data,
+        )  # fmt: skip
+
     def buy(
         self,
         size: float | None = None,

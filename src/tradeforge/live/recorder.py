@@ -37,8 +37,12 @@ from tradeforge.persistence import (
     FillRecord,
     OrderRecord,
     PositionSnapshot,
+    PredictionRecord,
     RunRecord,
     RunStatus,
+    SignalKind,
+    SignalRecord,
+    SignalStatus,
     TradeRecord,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -68,6 +72,7 @@ class PriorState:
     last_ts: int | None = None  # the last step an earlier run recorded (its last equity snapshot)
     cash: float | None = None  # the account's cash then
     positions: dict[tuple[str, str], float] = field(default_factory=dict)  # (strategy, symbol) -> qty then
+    signals: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # engine id -> (signal, prediction)
 
     @classmethod
     def load(cls, uow: UnitOfWork, deployment_id: int, runs: Sequence[RunRecord]) -> PriorState:
@@ -92,6 +97,11 @@ class PriorState:
             if rec.is_open:
                 changes = len(uow.orders.history(rec.client_order_id)) - 1  # the NEW row is not an engine change
                 state.progress[rec.client_order_id] = (changes, len(uow.orders.fills(rec.client_order_id)))
+        for sig in uow.signals.list(deployment_id=deployment_id):
+            local = sig.data.get("local_id") if isinstance(sig.data, dict) else None
+            if sig.run_id in run_ids and isinstance(local, int) and sig.id is not None:
+                predictions = uow.predictions.for_signal(sig.id)
+                state.signals[local] = (sig.id, predictions[0].id if predictions else None)
         for trade in uow.trades.list(deployment_id=deployment_id):
             if trade.run_id in run_ids and trade.local_id is not None:
                 state.trades[trade.local_id] = trade
@@ -169,6 +179,8 @@ class RunRecorder:
         # what a venue gateway learnt from the exchange, stored with the order's changes and fills
         self.exchange_ids: dict[int, str] = {}
         self.fill_ids: dict[int, list[str]] = {}
+        self._signal_ids: dict[int, tuple[int, int | None]] = dict(self.prior.signals)
+        self._signals_seen = 0
 
     # ------------------------------------------------------------------------------------------ venue hooks
     def client_order_id(self, order_id: int) -> str:
@@ -198,9 +210,14 @@ class RunRecorder:
     def _add(self, uow: UnitOfWork, order: Order) -> _Tracked:
         cid = make_client_order_id(self.run.key, order.id)
         parent = self._tracked.get(order.parent_id) if order.parent_id is not None else None
+        signal_id = None
+        if order.signal_id is not None:
+            self._sync_signals(uow)
+            signal_id = self._signal_ids[order.signal_id][0]
         record = OrderRecord.from_order(
-            order, client_order_id=cid, run_id=self.run_id, parent_id=None if parent is None else parent.stored_id
-        )
+            order, client_order_id=cid, run_id=self.run_id, parent_id=None if parent is None else parent.stored_id,
+            signal_id=signal_id,
+        )  # fmt: skip
         stored = uow.orders.add(record)
         assert stored.id is not None
         tracked = _Tracked(cid, stored.id)
@@ -237,7 +254,8 @@ class RunRecorder:
             self._check_prior(ts)
         snapshot = ts != self._snapshot_ts and (self.quiet_until is None or ts > self.quiet_until)
         with self.uows() as uow:
-            changed = self._sync_orders(uow)
+            changed = self._sync_signals(uow)
+            changed = self._sync_orders(uow) or changed
             changed = self._sync_trades(uow) or changed
             if snapshot and (live or changed):
                 self._snapshot(uow, ts, force_positions=False)
@@ -285,6 +303,7 @@ class RunRecorder:
                 )
         self._ingest()
         with self.uows() as uow:
+            self._sync_signals(uow)
             self._sync_orders(uow)
             self._sync_trades(uow)
             due = last_warmup_ts is not None and last_warmup_ts != self._snapshot_ts
@@ -302,6 +321,7 @@ class RunRecorder:
     def on_kill(self, reason: str) -> None:
         self._ingest()
         with self.uows() as uow:
+            self._sync_signals(uow)
             self._sync_orders(uow)
             self._sync_trades(uow)
             if self.deployment_id is not None:
@@ -320,6 +340,7 @@ class RunRecorder:
             self._ingest()
         with self.uows() as uow:
             if status != "failed":
+                self._sync_signals(uow)
                 self._sync_orders(uow)
                 self._sync_trades(uow)
             uow.runs.finish(self.run_id, RUN_STATUS.get(status, RunStatus.FAILED), now, reason)
@@ -368,6 +389,43 @@ class RunRecorder:
                 self._fills.pop(local_id, None)
         return changed
 
+    # ----------------------------------------------------------------------------------------------- signals
+    def _sync_signals(self, uow: UnitOfWork) -> bool:
+        """Store the engine's new signals and the predictions that decided them (once: replayed ones are known)."""
+        signals = self.engine.signals
+        fresh = signals[self._signals_seen :]
+        self._signals_seen = len(signals)
+        stored = False
+        for sig in fresh:
+            if sig.id in self._signal_ids:
+                continue
+            status = (
+                SignalStatus.PENDING
+                if sig.accepted is None
+                else (SignalStatus.ACCEPTED if sig.accepted else SignalStatus.REJECTED)
+            )
+            record = uow.signals.add(
+                SignalRecord(
+                    self.run_id, sig.strategy, sig.symbol, sig.side, sig.ts, sig.ts, sig.valid_until,
+                    SignalKind(sig.kind), sig.price, sig.strength, status, sig.reason,
+                    {**sig.data, "local_id": sig.id}, None if sig.accepted is None else sig.ts,
+                )
+            )  # fmt: skip
+            assert record.id is not None
+            prediction_id = None
+            if sig.has_prediction:
+                assert sig.value is not None
+                pred = uow.predictions.add(
+                    PredictionRecord(
+                        self.run_id, sig.model, sig.ts, float(sig.value), signal_id=record.id,
+                        threshold=sig.threshold, accepted=sig.accepted, label=sig.label,
+                    )
+                )  # fmt: skip
+                prediction_id = pred.id
+            self._signal_ids[sig.id] = (record.id, prediction_id)
+            stored = True
+        return stored
+
     # ------------------------------------------------------------------------------------------------ trades
     def _sync_trades(self, uow: UnitOfWork) -> bool:
         changed = False
@@ -382,7 +440,16 @@ class RunRecorder:
     def _save_trade(self, uow: UnitOfWork, trade: Trade) -> bool:
         entry = self._tracked[trade.entry_order_id].stored_id
         exit_id = None if trade.is_open else self._tracked[trade.exit_order_id].stored_id
-        record = TradeRecord.from_trade(trade, run_id=self.run_id, entry_order_id=entry, exit_order_id=exit_id)
+        signal_id = prediction_id = None
+        orders = self.engine.orders
+        k = trade.entry_order_id - 1
+        entry_order = orders[k] if 0 <= k < len(orders) and orders[k].id == trade.entry_order_id else None
+        if entry_order is not None and entry_order.signal_id is not None:
+            signal_id, prediction_id = self._signal_ids.get(entry_order.signal_id, (None, None))
+        record = TradeRecord.from_trade(
+            trade, run_id=self.run_id, entry_order_id=entry, exit_order_id=exit_id, signal_id=signal_id,
+            prediction_id=prediction_id,
+        )  # fmt: skip
         prev = self._trades.get(trade.id)
         if prev is not None:
             record = dataclasses.replace(record, run_id=prev.run_id, id=prev.id, deployment_id=prev.deployment_id)

@@ -20,6 +20,7 @@ before bar i, are left out: training samples are bars i - train_window .. i - 1 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -222,9 +223,9 @@ class MLStrategy(Strategy):
         reason = self._due(i)
         if reason:
             self.train(i, reason)
-        side, _ = self.predict_latest()
+        side, confidence = self.predict_latest()
         self.predictions[side] += 1
-        self._act(side)
+        self._act(side, confidence)
 
     def _due(self, i: int) -> str:
         if self._trained_at < 0:
@@ -261,6 +262,11 @@ class MLStrategy(Strategy):
             on_missing_class=cfg.on_missing_class,
         )
 
+    def _model_name(self) -> str:
+        members = self._ensemble.members
+        names = [getattr(m, "name", type(m).__name__) for m in members]
+        return names[0] if len(names) == 1 else f"ensemble({', '.join(names)})"
+
     def predict_latest(self) -> tuple[int, float]:
         """(class, confidence) at the last closed bar: hold while a member's features are not ready."""
         ens = self._ensemble
@@ -269,7 +275,7 @@ class MLStrategy(Strategy):
         classes, confidence = decide(scores, self._threshold)
         return int(classes[0]), float(confidence[0])
 
-    def _act(self, side: int) -> None:
+    def _act(self, side: int, confidence: float = math.nan) -> None:
         qty = self.position().qty
         current = (qty > 0) - (qty < 0)
         if side == BUY:
@@ -280,6 +286,12 @@ class MLStrategy(Strategy):
             target = current if self.hold == "keep" else 0
         if target == current:
             return
+        if target:  # the model's call, recorded as the signal the entry acts on (stored in paper / live runs)
+            label = "buy" if target > 0 else "sell"
+            self.signal(
+                label, reason=f"model predicts {label} with probability {confidence:.3f}", model=self._model_name(),
+                value=None if math.isnan(confidence) else confidence, threshold=self._threshold, label=label,
+            )  # fmt: skip
         if current:
             self.close()
         if target > 0:

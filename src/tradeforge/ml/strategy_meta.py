@@ -242,6 +242,11 @@ class MetaLabelFilter(Strategy):
         reason = f"{reason}: p={p:.3f} {'passes' if accepted else 'fails'} threshold {self.threshold:g}"
         decision = Decision(i, self.now, sign, p, accepted, reason)
         self.decisions.append(decision)
+        model = self.model if isinstance(self.model, str) else getattr(self.model, "name", type(self.model).__name__)
+        self.signal(
+            "buy" if sign > 0 else "sell", accepted=accepted, reason=reason, model=str(model),
+            value=None if math.isnan(p) else p, threshold=self.threshold, label="entry pays",
+        )  # fmt: skip
         return decision
 
     def _refused(self, kwargs: dict[str, Any], decision: Decision) -> Order:

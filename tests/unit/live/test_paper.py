@@ -287,3 +287,65 @@ def test_paper_accounts_carry_risk_limits_into_the_engine(bars: BarSeries) -> No
     entries = [o for o in engine.orders if o.role == "entry"]
     assert entries and all(o.status is OrderStatus.REJECTED for o in entries)
     assert all("max_position_value" in o.reject_reason for o in entries if o.qty is not None)
+
+
+class ScoredCross(SmaCross):
+    """SmaCross whose entries come with a (made-up, deterministic) model score; every other one is vetoed."""
+
+    def on_bar(self) -> None:
+        from tradeforge.core.strategy import crossover
+
+        up, down = crossover(self.sma_fast, self.sma_slow), crossover(self.sma_slow, self.sma_fast)
+        if not (up or down):
+            return
+        self.n = getattr(self, "n", 0) + 1
+        score = 0.4 + 0.1 * (self.n % 3)
+        accepted = self.n % 2 == 1
+        side = "buy" if up else "sell"
+        self.signal(side, reason=f"cross {side}", model="toy", value=score, threshold=0.45, accepted=accepted)
+        self.close()
+        if accepted:
+            (self.buy if up else self.sell)()
+
+
+def test_signals_and_their_predictions_are_stored_and_linked_to_orders_and_trades(
+    bars: BarSeries, tmp_path: Any
+) -> None:
+    from tradeforge.persistence import SqlUnitOfWorkFactory, open_database
+    from tradeforge.service import trading as service
+
+    def run(uows: Any, dep: DeploymentRecord, clock: ManualClock, first: int, stop: int) -> PaperRun:
+        paper = open_paper_run(
+            uows, dep, account(bars), [ScoredCross(fast=5, slow=15)], [ReplayFeed(bars, clock)], clock=clock,
+            handle_signals=False,
+        )  # fmt: skip
+        asyncio.run(play(paper, clock, bars, first, stop))
+        return paper
+
+    url = f"sqlite:///{tmp_path / 'signals.db'}"
+    uows = SqlUnitOfWorkFactory(open_database(url))
+    dep = new_deployment(uows)
+    clock = ManualClock(int(bars.ts[WARM]))
+    first = run(uows, dep, clock, WARM, 220)
+    second = run(uows, dep, clock, 220, N)  # resumed: the replayed signals are matched, not stored again
+    engine_signals = second.engine.signals
+    with uows() as uow:
+        signals = uow.signals.list(deployment_id=dep.id)
+        trades = uow.trades.list(deployment_id=dep.id)
+        orders = uow.orders.list(deployment_id=dep.id)
+        predictions = [uow.predictions.for_signal(s.id or 0) for s in signals]
+    assert len(engine_signals) >= 6 and len(signals) == len(engine_signals)
+    assert [(s.ts, s.side.name, s.status.value, s.data["local_id"]) for s in signals] == [
+        (s.ts, s.side.name, "accepted" if s.accepted else "rejected", s.id) for s in engine_signals
+    ]
+    assert all(len(p) == 1 and p[0].model == "toy" and p[0].threshold == 0.45 for p in predictions)
+    assert [p[0].value for p in predictions] == pytest.approx([s.value for s in engine_signals])
+    accepted = {s.id for s in signals if s.status.value == "accepted"}
+    entries = [o for o in orders if o.role == "entry"]
+    assert entries and all(o.signal_id in accepted for o in entries)
+    assert trades and all(t.signal_id in accepted and t.prediction_id is not None for t in trades)
+    assert first.record.key != second.record.key
+    rows = service.trades(url, dep.name, limit=1000)  # what `tradeforge trades` shows
+    assert len(rows) == len(trades)
+    assert all(r.signal.endswith("accepted (cross buy)") or r.signal.endswith("accepted (cross sell)") for r in rows)
+    assert all(r.prediction.startswith("toy ") and r.prediction.endswith(" accepted") for r in rows)
