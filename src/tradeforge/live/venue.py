@@ -509,6 +509,8 @@ class VenueGateway:
         remote.trades.add(tid)
         self.journal.fill_ids.setdefault(order.id, []).append(tid)
         self._note(f"{remote.cid} fill {qty:g}@{price:g}")
+        log.info("%s %s: %s %g of %g at %g, fee %g (trade %s)", remote.cid, order.symbol, order.side.name.lower(), qty,
+                 order.qty or 0.0, price, fee, tid)  # fmt: skip
         reason = order.role if order.role in ("stop_loss", "take_profit", "kill_switch", "exit") else order.type.value
         self.engine.order_filled(order, qty, price, fee, liquidity, reason)
         if not order.is_open:
