@@ -15,8 +15,8 @@ bar at t had none). Each step runs in a worker thread (the engine and the listen
 event loop, and never run two at a time); a listener (``RunRecorder``) persists what each step did.
 
 Stopping: ``stop(reason)``, SIGINT/SIGTERM (asyncio signal handlers, when ``handle_signals``), ``until_ts``, or the
-feeds running out of bars. ``kill(reason)`` or a kill file engages the engine's kill switch (cancel every order,
-flatten every position, refuse new entries) and stops once the account is flat. The listener hears how the run
+feeds running out of bars. ``kill(reason)``, SIGUSR1 or a kill file engages the engine's kill switch (cancel every
+order, flatten every position, refuse new entries) and stops once the account is flat. The listener hears how the run
 ended (``on_stop``) in every case, an error included, which is then re-raised.
 
 Strategies' ``on_stop`` is not called when a live run stops: a paper deployment may resume later (see
@@ -225,9 +225,10 @@ class LiveRunner:
         if not self.handle_signals:
             return []
         installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        handlers = {signal.SIGINT: self.stop, signal.SIGTERM: self.stop, signal.SIGUSR1: self.kill}
+        for sig, handler in handlers.items():
             try:
-                loop.add_signal_handler(sig, self.stop, f"signal {sig.name}")
+                loop.add_signal_handler(sig, handler, f"signal {sig.name}")
             except (NotImplementedError, RuntimeError) as exc:  # not the main thread, or not supported here
                 log.warning("cannot handle %s here (%s): stop the runner with stop() or a kill file", sig.name, exc)
                 continue

@@ -327,6 +327,30 @@ def test_a_kill_file_cancels_flattens_and_stops_and_the_deployment_stays_killed(
         open_paper_run(uows, dep, config(bars), [BuyOnce()], [ReplayFeed(bars, clock)], clock=clock)
 
 
+def test_sigusr1_engages_the_kill_switch(btc: BarSeries) -> None:
+    bars = cut(btc, 0, 40)
+    uows = MemoryStore()
+    dep = deployment(uows)
+    clock = ManualClock(int(bars.ts[10]))
+    paper = open_paper_run(uows, dep, config(bars), [BuyOnce()], [ReplayFeed(bars, clock)], clock=clock)
+
+    async def main() -> RunOutcome:
+        task = asyncio.create_task(paper.run())
+        await paper.runner.wait_for_step(int(bars.ts[9]))
+        await drive(paper.runner, clock, bars, 10, 15)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await asyncio.sleep(0.3)
+        await drive(paper.runner, clock, bars, 15, 17)
+        return await asyncio.wait_for(task, 5)
+
+    outcome = asyncio.run(main())
+    assert (outcome.status, outcome.reason) == ("stopped", "kill switch: signal SIGUSR1")
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+    with uows() as uow:
+        assert uow.trades.open_trades(deployment_id=dep.id) == []
+        assert [o.role for o in uow.orders.list(deployment_id=dep.id)] == ["entry", "take_profit", "kill_switch"]
+
+
 def test_a_runner_refuses_feeds_that_do_not_match_its_engine(btc: BarSeries) -> None:
     bars = cut(btc, 0, 10)
     clock = ManualClock(int(bars.ts[5]))
