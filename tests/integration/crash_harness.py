@@ -14,6 +14,12 @@ of an uninterrupted backtest on the same bars, and restarts the deployment by na
 end state with the backtest: orders, fills, trades, cash and position, no client order id twice, runs crashed then
 continued.
 
+Timing: for the kill points the simulator closes one bar at a time, each once the process has run the one before
+(however slow the machine, the points are reached, not skipped by an idle kill); after a kill on PostgreSQL the
+parent waits until the server has ended the dead process's sessions (a COMMIT it sent may still be running) before
+it reads the database. A failed check says which cycle (seed, plan, kill moment), the database state and the tail of
+the paper process's stderr (and of the previous one's).
+
 Important: paper orders never reach the simulator's order endpoints (PaperGateway is the backtest's simulated
 broker fed live bars); the simulator only provides bars and the clock. So "the exchange" in these invariants is the
 paper account, whose ground truth is the uninterrupted backtest of the same bars.
@@ -105,7 +111,28 @@ def _service(argv: list[str]) -> None:
     raise SystemExit(1 if report.outcome.status == "failed" else 0)
 
 
+def _install_stack_dump() -> None:
+    """SIGUSR2 writes every thread's stack and every asyncio task's to stderr: what a process that hangs is doing
+    (the parent sends it before killing a process that did not start or stop in time)."""
+    import asyncio
+    import faulthandler
+
+    def dump(signum: int, frame: Any) -> None:
+        faulthandler.dump_traceback(all_threads=True)
+        try:
+            tasks = asyncio.all_tasks()  # the signal is handled in the main thread, inside the running loop
+        except RuntimeError:
+            tasks = set()
+        for task in tasks:
+            task.print_stack(limit=12, file=sys.stderr)
+        sys.stderr.write("crash-harness: stacks dumped\n")
+        sys.stderr.flush()
+
+    signal.signal(signal.SIGUSR2, dump)  # SIGUSR1 is the runner's kill switch
+
+
 def _main() -> None:
+    _install_stack_dump()
     spec = os.environ.get("TF_CRASH_AT")
     if spec:
         _install_kill_points(spec)
@@ -122,20 +149,30 @@ def _main() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the parent
+WARMUP_TIMEOUT = 120.0  # seconds for a paper process to start, resume and replay (a loaded CI machine is slow)
+CATCH_UP_TIMEOUT = 30.0  # seconds for a paper process to run a bar the simulator closed (before a kill point)
+STOP_TIMEOUT = 60.0  # seconds for a paper process to stop after SIGTERM
+LOG_TAIL = 60  # lines of a paper process's stderr shown when a check fails (more with a stack dump)
+
+
 class Paper:
-    """A paper process whose stderr is read on a thread."""
+    """A paper process whose stderr is read on a thread (every line kept, for the diagnostics)."""
 
     def __init__(self, args: list[str], crash_at: str | None) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("TF_CRASH_AT", None)
         if crash_at:
             env["TF_CRASH_AT"] = crash_at
+        self.args = args
+        self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.dumped = False
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
@@ -149,13 +186,18 @@ class Paper:
             except queue.Empty:
                 return "".join(self.log)
 
+    def _read_to_end(self) -> str:
+        """Once the process has ended: everything it wrote (the reader thread reaches the end of the pipe)."""
+        self.reader.join(timeout=10)
+        return self.drain()
+
     def wait_for(self, text: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if text in self.drain():
                 return True
             if self.proc.poll() is not None:
-                return text in self.drain()
+                return text in self._read_to_end()
             time.sleep(0.02)
         return False
 
@@ -166,8 +208,19 @@ class Paper:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
-        time.sleep(0.05)
-        self.drain()
+        self._read_to_end()
+
+    def dump_stacks(self) -> None:
+        """Ask a process that hangs what it is doing (see _install_stack_dump), before it is killed."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR2)
+            self.wait_for("crash-harness: stacks dumped", timeout=5)
+            self.dumped = True
+
+    def tail(self, lines: int = LOG_TAIL) -> str:
+        log = self.drain().splitlines()
+        cut = f"[... {len(log) - lines} earlier lines]\n" if len(log) > lines else ""
+        return cut + "\n".join(log[-lines:])
 
 
 @dataclass
@@ -191,14 +244,17 @@ class CrashCycles:
     problems: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        from sqlalchemy.engine import make_url
+
         from tradeforge.data import load_sample
         from tradeforge.persistence import SqlUnitOfWorkFactory, make_engine
 
         self.btc = load_sample("BTC-PERP")
         self.engine = make_engine(self.db_url)
         self.uows = SqlUnitOfWorkFactory(self.engine)
+        self.postgres = make_url(self.db_url).get_backend_name() == "postgresql"
         self.common = [
-            "--db", self.db_url, "--store", str(self.workdir / "bars"), "--control-dir", str(self.workdir / "control"),
+            "--store", str(self.workdir / "bars"), "--control-dir", str(self.workdir / "control"),
             "--simulator-port", str(self.sim.port), "--poll", "0.05",
         ]  # fmt: skip
         self.spec = [
@@ -206,6 +262,48 @@ class CrashCycles:
             "-p", f"slow={PARAMS['slow']}", "--warmup", str(WARMUP), "--commission", str(COMMISSION),
         ]  # fmt: skip
         self.started = False
+        self._token = f"{os.getpid()}-{random.Random().getrandbits(24):06x}"
+        self._launched = 0
+        self._app: str | None = None  # the PostgreSQL application_name of the current paper process
+        self._ctx: dict[str, Any] = {}  # what the current cycle planned and did (for the diagnostics)
+        self._previous: tuple[dict[str, Any], str] | None = None  # the last cycle's context and log tail
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---------------------------------------------------------------------------------------- processes
+    def _launch(self, args: list[str], crash_at: str | None) -> Paper:
+        """A paper process on the database; on PostgreSQL its connections carry an application_name of their own,
+        so that after a kill we can wait for the server to have finished with them (see _settle)."""
+        from sqlalchemy.engine import make_url
+
+        self._launched += 1
+        url = self.db_url
+        self._app = None
+        if self.postgres:
+            self._app = f"tf-crash-{self._token}-{self._launched}"
+            url = make_url(url).update_query_dict({"application_name": self._app}).render_as_string(False)
+        return Paper([*args, "--db", url], crash_at)
+
+    def _settle(self) -> None:
+        """After a kill: wait until the database has finished with the dead process's sessions. A PostgreSQL
+        backend may still be running the dead client's last statement (a COMMIT already sent, say) when the process
+        is gone: the database state is final only once those backends have ended. (SQLite commits in the process.)"""
+        if self._app is None:
+            return
+        from sqlalchemy import text
+
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app")
+        deadline = time.monotonic() + 30
+        while True:
+            with self.engine.connect() as conn:
+                left = conn.execute(query, {"app": self._app}).scalar_one()
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                self._ctx["settle"] = f"{left} PostgreSQL session(s) of the killed process still there after 30 s"
+                return
+            time.sleep(0.02)
 
     # ------------------------------------------------------------------------------------------- one cycle
     def cycle(self, i: int) -> CycleReport:
@@ -217,53 +315,145 @@ class CrashCycles:
         else:
             kind = rng.choices(["timer_startup", "timer", *POINTS], weights=[1, 3, 2, 2])[0]
         crash_at = f"{kind}:1" if kind in POINTS else None
+        ctx: dict[str, Any] = {"cycle": i, "seed": self.seed, "kind": kind, "runs before": self._runs_before,
+                               "simulator cursor at start": self.sim.cursor, "advanced": 0}  # fmt: skip
+        self._ctx = ctx
         if self.started:  # resume by name through the service start_paper (the CLI's code path, faster start)
             args = ["--service", "--name", self.name, *self.common]
         else:  # the first start through the `tradeforge paper` command itself
             args = [*self.spec, "--name", self.name, *self.common]
-        paper = Paper(args, crash_at)
+        paper = self._launch(args, crash_at)
+        ctx["pid"] = paper.proc.pid
         try:
-            if kind == "timer_startup":
-                time.sleep(rng.uniform(0.2, 2.5))  # start-up, resume checks, replay of the bars
-            else:
-                if not paper.wait_for("warm-up done", timeout=60):
-                    if paper.alive():
-                        raise AssertionError("no warm-up in time:\n" + paper.drain())
-                    raise AssertionError(f"the paper process died (rc {paper.proc.returncode}):\n{paper.drain()}")
-                self.started = True
-                kill_after = rng.uniform(0.0, 0.6) if kind == "timer" else None
-                t_live = time.monotonic()
-                budget = rng.randint(3, 8) if kind == "timer" else 30
-                for _ in range(budget):
-                    if not paper.alive():
-                        break
-                    if kill_after is not None and time.monotonic() - t_live >= kill_after:
-                        break
-                    self.sim.advance()
-                    time.sleep(rng.uniform(0.01, 0.08))
-                if kill_after is not None:
-                    while time.monotonic() - t_live < kill_after and paper.alive():
-                        time.sleep(0.005)
-                elif paper.alive():
-                    time.sleep(0.3)  # the kill point did not come in these bars: killed idle instead
-        finally:
-            self_killed = not paper.alive() and paper.proc.returncode == -signal.SIGKILL
-            paper.kill()
-        if paper.proc.returncode != -signal.SIGKILL:
-            raise AssertionError(f"cycle {i}: the paper process ended with {paper.proc.returncode}:\n{paper.drain()}")
-        log = paper.drain()
-        if "Traceback" in log or "ResumeError" in log:
-            raise AssertionError(f"cycle {i}: the paper process failed:\n{log}")
-        landed = self.classify(log, kind)
-        if kind == "timer" and self.sim is not None:
-            down = rng.randint(0, 2)
-            if down:
-                self.sim.advance(down)  # bars may close while the bot is down
+            try:
+                self._drive(paper, rng, kind, ctx)
+            finally:
+                self_killed = not paper.alive() and paper.proc.returncode == -signal.SIGKILL
+                ctx["killed after"] = round(time.monotonic() - paper.t0, 3)
+                ctx["self-killed"] = self_killed
+                paper.kill()
+                self._settle()
+                ctx["returncode"] = paper.proc.returncode
+            if paper.proc.returncode != -signal.SIGKILL:
+                raise AssertionError(f"cycle {i}: the paper process ended with {paper.proc.returncode}")
+            log = paper.drain()
+            if "Traceback" in log or "ResumeError" in log:
+                raise AssertionError(f"cycle {i}: the paper process failed")
+            problems = len(self.problems)
+            landed = self.classify(log, kind)
+            ctx["landed"] = landed
+            if len(self.problems) > problems:  # explain them
+                self.problems[problems:] = [self.diagnose(f"cycle {i}: {p}", paper) for p in self.problems[problems:]]
+            if kind == "timer" and self.sim is not None:
+                down = rng.randint(0, 2)
+                if down:
+                    self.sim.advance(down)  # bars may close while the bot is down
+                    ctx["advanced while down"] = down
+        except Exception as exc:
+            raise AssertionError(self.diagnose(f"{type(exc).__name__}: {exc}", paper)) from exc
         report = CycleReport(kind, landed, self_killed, time.monotonic() - t0)
         self.reports.append(report)
+        self._previous = (ctx, paper.tail(25))
         if os.environ.get("TF_CRASH_VERBOSE"):
             print(f"cycle {i}: {report}", file=sys.stderr, flush=True)
         return report
+
+    def _drive(self, paper: Paper, rng: random.Random, kind: str, ctx: dict[str, Any]) -> None:
+        """Let the paper process run until the planned kill moment (the caller kills it)."""
+        if kind == "timer_startup":
+            ctx["startup sleep"] = round(rng.uniform(0.2, 2.5), 3)
+            time.sleep(ctx["startup sleep"])  # start-up, resume checks, replay of the bars
+            return
+        if not paper.wait_for("warm-up done", timeout=WARMUP_TIMEOUT):
+            if paper.alive():
+                paper.dump_stacks()
+                raise AssertionError(f"no warm-up within {WARMUP_TIMEOUT:.0f} s")
+            raise AssertionError(f"the paper process died before its warm-up was done (rc {paper.proc.returncode})")
+        ctx["warm-up done after"] = round(time.monotonic() - paper.t0, 3)
+        self.started = True
+        kill_after = rng.uniform(0.0, 0.6) if kind == "timer" else None
+        t_live = time.monotonic()
+        budget = rng.randint(3, 8) if kind == "timer" else 30
+        ctx["plan"] = f"kill {kill_after:.3f} s after warm-up, at most {budget} bars" if kill_after is not None else (
+            f"the kill point within {budget} bars, else an idle kill")  # fmt: skip
+        for _ in range(budget):
+            if not paper.alive():
+                break
+            if kill_after is not None and time.monotonic() - t_live >= kill_after:
+                break
+            self.sim.advance()
+            ctx["advanced"] += 1
+            if kill_after is None and not self._caught_up(paper, timeout=CATCH_UP_TIMEOUT):
+                ctx["lagging"] = f"bar {ctx['advanced']} not run within {CATCH_UP_TIMEOUT:.0f} s"
+            time.sleep(rng.uniform(0.01, 0.08))
+        if kill_after is not None:
+            while time.monotonic() - t_live < kill_after and paper.alive():
+                time.sleep(0.005)
+        elif paper.alive():
+            ctx["idle kill"] = True
+            time.sleep(0.3)  # the kill point did not come in these bars: killed idle instead
+
+    def _caught_up(self, paper: Paper, timeout: float) -> bool:
+        """Wait until the paper process has run the last closed bar (its snapshot is stored) or has ended. The kill
+        points are thus reached bar by bar however slow the machine is (a process lagging behind the simulator would
+        be killed idle, short of them)."""
+        last_bar = int(self.btc.ts[self.closed_index() - 1])
+        deadline = time.monotonic() + timeout
+        while paper.alive():
+            ts = self._last_snapshot_ts()
+            if ts is not None and ts >= last_bar:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _last_snapshot_ts(self) -> int | None:
+        """The time of the last step the latest run recorded (a light query, to poll while a process runs)."""
+        from tradeforge.persistence import RunMode
+
+        with self.uows.reader() as uow:
+            dep = uow.deployments.by_name(self.name)
+            runs = uow.runs.list(deployment_id=dep.id, mode=RunMode.PAPER) if dep is not None else []
+            curve = uow.snapshots.equity(runs[-1].id or 0) if runs else []
+            return curve[-1].ts if curve else None
+
+    # -------------------------------------------------------------------------------------------- diagnostics
+    def diagnose(self, what: str, paper: Paper | None = None) -> str:
+        """what went wrong, with the cycle's plan, the database state and the paper process's stderr."""
+        out = [what, f"  seed {self.seed}, database {self.engine.url.get_backend_name()}, "
+               f"cycles done {len(self.reports)}, summary {self.summary()}"]  # fmt: skip
+        out.append("  this cycle: " + ", ".join(f"{k} {v}" for k, v in self._ctx.items()))
+        try:
+            out.append(f"  simulator: cursor {self.sim.cursor}, closed bars up to index {self.closed_index()}")
+            out.extend("  " + line for line in self.describe_state())
+        except Exception as exc:  # the diagnostics must not hide the failure
+            out.append(f"  (database state unavailable: {type(exc).__name__}: {exc})")
+        if self._previous is not None:
+            ctx, tail = self._previous
+            out.append("  previous cycle: " + ", ".join(f"{k} {v}" for k, v in ctx.items()))
+            out.append("  previous paper process, stderr tail:\n" + _indent(tail))
+        if paper is not None:
+            out.append(f"  paper process {paper.proc.pid} (rc {paper.proc.returncode}), args {paper.args}")
+            out.append("  its stderr:\n" + _indent(paper.tail(LOG_TAIL * 4 if paper.dumped else LOG_TAIL)))
+        return "\n".join(out)
+
+    def describe_state(self) -> list[str]:
+        from tradeforge.core.clock import iso
+
+        st = self.state()
+        lines = []
+        for r in st["runs"]:
+            beat = iso(r.heartbeat_ts) if r.heartbeat_ts is not None else None
+            lines.append(f"run {r.id} {r.key} {r.status.value} pid {r.info.get('pid')} heartbeat {beat} "
+                         f"stop {r.stop_reason!r}")  # fmt: skip
+        orders = st["orders"]
+        lines.append(f"{len(orders)} orders, {len(st['fills'])} fills, {len(st['trades'])} trades; last snapshot "
+                     f"{iso(st['last'].ts) if st['last'] is not None else None}")  # fmt: skip
+        for o in orders[-6:]:
+            lines.append(f"order {o.client_order_id} engine id {o.local_id} run {o.run_id} {o.side} {o.type} "
+                         f"{o.status} created {iso(o.created_ts)} filled {o.filled_qty}")  # fmt: skip
+        return lines
 
     # ---------------------------------------------------------------------------------- where it landed
     def state(self) -> dict[str, Any]:
@@ -364,32 +554,49 @@ class CrashCycles:
     # ---------------------------------------------------------------------------------------------- final
     def finish(self, bars: int = 5) -> dict[str, Any]:
         """A last clean run: resume, trade a few bars, catch up to the simulator's last close, SIGTERM."""
-        paper = Paper(["--name", self.name, *self.common], None)
+        self._ctx = {"cycle": "final run", "seed": self.seed, "runs before": len(self.state()["runs"]),
+                     "simulator cursor at start": self.sim.cursor}  # fmt: skip
+        paper = self._launch(["--name", self.name, *self.common], None)
         try:
-            if not paper.wait_for("warm-up done", timeout=60):
-                raise AssertionError("final run: no warm-up:\n" + paper.drain())
-            for _ in range(bars):
-                self.sim.advance()
-                time.sleep(0.05)
-            end = self.closed_index()
-            last_bar = int(self.btc.ts[end - 1])
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                st = self.state()
-                if st["last"] is not None and st["last"].ts >= last_bar:
-                    break
-                time.sleep(0.05)
-            else:
-                raise AssertionError("final run did not reach the last bar:\n" + paper.drain())
-            paper.proc.send_signal(signal.SIGTERM)
-            paper.proc.wait(timeout=30)
-        finally:
-            if paper.alive():
-                paper.kill()
-        time.sleep(0.05)
-        if paper.proc.returncode != 0:
-            raise AssertionError(f"final run ended with {paper.proc.returncode}:\n{paper.drain()}")
-        return self.final_check(end)
+            try:
+                if not paper.wait_for("warm-up done", timeout=WARMUP_TIMEOUT):
+                    paper.dump_stacks()
+                    raise AssertionError(f"final run: no warm-up within {WARMUP_TIMEOUT:.0f} s")
+                self._ctx["warm-up done after"] = round(time.monotonic() - paper.t0, 3)
+                for _ in range(bars):
+                    self.sim.advance()
+                    time.sleep(0.05)
+                end = self.closed_index()
+                last_bar = int(self.btc.ts[end - 1])
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    ts = self._last_snapshot_ts()
+                    if ts is not None and ts >= last_bar:
+                        break
+                    if not paper.alive():
+                        raise AssertionError(f"final run: the paper process ended with {paper.proc.returncode}")
+                    time.sleep(0.05)
+                else:
+                    paper.dump_stacks()
+                    raise AssertionError("final run did not reach the last bar within 60 s")
+                paper.proc.send_signal(signal.SIGTERM)
+                self._ctx["SIGTERM after"] = round(time.monotonic() - paper.t0, 3)
+                try:
+                    paper.proc.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    paper.dump_stacks()
+                    raise AssertionError(f"final run: no exit within {STOP_TIMEOUT:.0f} s of SIGTERM") from None
+            finally:
+                if paper.alive():
+                    paper.kill()
+                paper._read_to_end()
+                self._settle()
+                self._ctx["returncode"] = paper.proc.returncode
+            if paper.proc.returncode != 0:
+                raise AssertionError(f"final run ended with {paper.proc.returncode}")
+            return self.final_check(end)
+        except Exception as exc:
+            raise AssertionError(self.diagnose(f"{type(exc).__name__}: {exc}", paper)) from exc
 
     def final_check(self, end: int) -> dict[str, Any]:
         from tradeforge.core.types import OrderStatus
@@ -408,38 +615,44 @@ class CrashCycles:
         ]
         assert got == want, f"orders differ from the uninterrupted backtest:\n{got}\n{want}"
         # every fill in the database is the backtest's and vice versa: none lost, none twice
-        assert [(f.ts, f.qty, f.price, f.fee) for f in fills] == [(f.ts, f.qty, f.price, f.fee) for f in ref.fills]
+        got_fills = [(f.ts, f.qty, f.price, f.fee) for f in fills]
+        want_fills = [(f.ts, f.qty, f.price, f.fee) for f in ref.fills]
+        assert got_fills == want_fills, f"fills differ from the uninterrupted backtest's:\n{got_fills}\n{want_fills}"
         fill_ids = [f.fill_id for f in fills]
         assert len(set(fill_ids)) == len(fill_ids), "a fill is stored twice"
         for o in orders:  # each order's fills add up to its filled quantity
             own = [f.qty for f in fills if f.client_order_id == o.client_order_id]
-            assert abs(sum(own) - o.filled_qty) < 1e-9, o
-        assert [(t.entry_ts, t.size, t.entry_price, t.exit_ts, t.exit_price) for t in trades] == [
+            assert abs(sum(own) - o.filled_qty) < 1e-9, f"fills {own} do not add up to the order's filled qty: {o}"
+        got_trades = [(t.entry_ts, t.size, t.entry_price, t.exit_ts, t.exit_price) for t in trades]
+        want_trades = [
             (t.entry_ts, t.size, t.entry_price, None if t.is_open else t.exit_ts, None if t.is_open else t.exit_price)
             for t in ref.trades
         ]
+        assert got_trades == want_trades, f"trades differ from the backtest's:\n{got_trades}\n{want_trades}"
         # cash and position: the last snapshot against the backtest's account after the same bars
         last = st["last"]
-        assert last is not None and last.ts == int(self.btc.ts[end - 1])
+        last_bar = int(self.btc.ts[end - 1])
+        assert last is not None and last.ts == last_bar, f"last snapshot {last and last.ts}, last closed bar {last_bar}"
         ref_cash = float(ref.cash[-1])
         out["cash"] = last.cash
-        assert abs(last.cash - ref_cash) < 1e-6 * max(1.0, abs(ref_cash)), (last.cash, ref_cash)
+        assert abs(last.cash - ref_cash) < 1e-6 * max(1.0, abs(ref_cash)), f"cash {last.cash} != backtest {ref_cash}"
         ref_equity = float(ref.equity[-1])
-        assert abs(last.equity - ref_equity) < 1e-6 * abs(ref_equity), (last.equity, ref_equity)
+        assert abs(last.equity - ref_equity) < 1e-6 * abs(ref_equity), f"equity {last.equity} != backtest {ref_equity}"
         net = sum(t.size for t in ref.trades if t.is_open)
         stored_qty = self._latest_position()
-        assert abs(stored_qty - net) < 1e-9, (stored_qty, net)
+        assert abs(stored_qty - net) < 1e-9, f"position {stored_qty} != backtest {net}"
         out["position"] = stored_qty
         # runs: every killed run was ended as crashed by the next start, the last stopped cleanly
-        assert [r.status for r in runs[:-1]] == [RunStatus.CRASHED] * (len(runs) - 1), [r.status for r in runs]
-        assert all("process is gone" in (r.stop_reason or "") for r in runs[:-1])
-        assert runs[-1].status is RunStatus.STOPPED
+        statuses = [(r.key, r.status.value, r.stop_reason) for r in runs]
+        assert [r.status for r in runs[:-1]] == [RunStatus.CRASHED] * (len(runs) - 1), f"runs: {statuses}"
+        assert all("process is gone" in (r.stop_reason or "") for r in runs[:-1]), f"runs: {statuses}"
+        assert runs[-1].status is RunStatus.STOPPED, f"runs: {statuses}"
         keys = [r.key for r in runs]
-        assert len(set(keys)) == len(keys)
+        assert len(set(keys)) == len(keys), f"a run key is used twice: {keys}"
         open_orders = [o for o in orders if o.status not in (OrderStatus.FILLED, OrderStatus.CANCELLED,
                                                              OrderStatus.REJECTED, OrderStatus.EXPIRED)]  # fmt: skip
         out["open_orders"] = len(open_orders)
-        assert not self.problems, self.problems
+        assert not self.problems, "\n".join(self.problems)
         return out
 
     def _latest_position(self) -> float:
@@ -459,6 +672,10 @@ class CrashCycles:
             "hits": {p: sum(p in r.landed.split("+") for r in self.reports) for p in POINTS},
             "cycle_seconds_mean": sum(r.seconds for r in self.reports) / max(1, len(self.reports)),
         }
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    | " + line for line in text.splitlines())
 
 
 if __name__ == "__main__":

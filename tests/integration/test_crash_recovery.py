@@ -33,16 +33,23 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ScratchDataba
 
 
 def test_sigkill_at_seeded_moments_loses_and_duplicates_nothing(db: ScratchDatabase, tmp_path: Path) -> None:
+    # on a failure the message says which cycle (seed, plan, kill moment), the database state and the paper
+    # process's stderr (and the previous one's); TF_CRASH_VERBOSE=1 prints a line per cycle
     t0 = time.monotonic()
     with ExchangeSimulator(load_sample("BTC-PERP"), start=START, push_interval=0.1) as sim:
         cycles = CrashCycles(sim, db.url.render_as_string(hide_password=False), tmp_path, seed=20261121)
-        for i in range(CYCLES):
-            cycles.cycle(i)
-            assert not cycles.problems, cycles.problems
-        final = cycles.finish()
+        try:
+            for i in range(CYCLES):
+                cycles.cycle(i)
+                assert not cycles.problems, "\n".join(cycles.problems)
+            final = cycles.finish()
+        finally:
+            cycles.close()
     summary = cycles.summary()
     print(f"\ncrash test: {summary} final {final} in {time.monotonic() - t0:.1f}s")
     landed = summary["landed"]
     hits = summary["hits"]
-    assert hits["stored_not_sent"] >= 2 and hits["fill_not_recorded"] >= 2, landed
-    assert final["trades"] >= 5 and final["runs"] == CYCLES + 1 - landed.get("startup: before its run was stored", 0)
+    where = f"seed {cycles.seed}: {summary}; cycles {cycles.reports}; final {final}"
+    assert hits["stored_not_sent"] >= 2 and hits["fill_not_recorded"] >= 2, where
+    assert final["trades"] >= 5, where
+    assert final["runs"] == CYCLES + 1 - landed.get("startup: before its run was stored", 0), where

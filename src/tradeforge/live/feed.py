@@ -226,8 +226,11 @@ class CcxtFeed:
                     streamer.result()  # re-raises what ended it; a clean end means: poll from now on
                     streamer = None
                 if streamer is not None:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that comes as the
+                    # stream's signal fires, and the runner, stopping, would wait for this generator forever
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(signal.wait(), self.poll_interval)
+                        async with asyncio.timeout(self.poll_interval):
+                            await signal.wait()
                 else:
                     await self._sleep(self.poll_interval)
                 newest, broken = signal.take()

@@ -26,7 +26,6 @@ Strategies' ``on_stop`` is not called when a live run stops: a paper deployment 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Sequence
@@ -332,9 +331,13 @@ class LiveRunner:
             for task in (*watchers, getter, waker):
                 if task is not None:
                     task.cancel()
-            for task in watchers:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            if watchers:  # a feed that ignores its cancel must not block the stop
+                ended, stuck = await asyncio.wait(watchers, timeout=5.0)
+                for watcher in ended:
+                    if not watcher.cancelled():
+                        watcher.exception()  # retrieved: a feed's error after the stop is not news
+                if stuck:
+                    log.warning("%d feed task(s) did not end 5 s after being cancelled; stopping anyway", len(stuck))
 
     async def _pump(self, feed: BarFeed, queue: asyncio.Queue[tuple[BarFeed, list[Bar]]]) -> None:
         async for batch in feed.watch(self._frontier[feed.symbol]):
