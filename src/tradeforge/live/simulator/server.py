@@ -169,8 +169,9 @@ class Server:
         closing = self._closing
         if closing is None:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(closing.wait(), seconds)
+        with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for may swallow a cancel on Python 3.11
+            async with asyncio.timeout(seconds):
+                await closing.wait()
 
     # handlers: called with the lock held, return the JSON body or raise ApiError
     def _exchange_info(self, p: Params) -> Any:
