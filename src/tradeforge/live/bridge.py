@@ -11,6 +11,7 @@ for the gateway to translate (an insufficient-funds answer is a rejected order, 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -74,7 +75,14 @@ class ExchangeBridge:
         async def call() -> T:
             return await make()
 
-        return asyncio.run_coroutine_threadsafe(call(), loop).result(self.call_timeout)
+        future = asyncio.run_coroutine_threadsafe(call(), loop)
+        try:
+            return future.result(self.call_timeout)
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            import ccxt
+
+            raise ccxt.RequestTimeout(f"no answer within {self.call_timeout:g} s") from exc
 
     def delay(self, attempt: int) -> float:
         return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))

@@ -37,7 +37,7 @@ from tradeforge.core.risk import RiskEngine, RiskLimits
 from tradeforge.core.strategy import Strategy
 from tradeforge.core.types import PositionMode
 from tradeforge.data.store import BarStore
-from tradeforge.live.bridge import ExchangeBridge
+from tradeforge.live.bridge import ExchangeBridge, ExchangeUnavailable
 from tradeforge.live.feed import BarFeed
 from tradeforge.live.paper import PaperConfig, end_stale_runs
 from tradeforge.live.reconcile import Reconciler
@@ -93,7 +93,10 @@ class LiveListener:
         if live:
             self.live_steps += 1
             if self.live_steps % self.every == 0:
-                self.reconciler.check(when=f"periodic, bar {iso(ts)}")
+                try:
+                    self.reconciler.check(when=f"periodic, bar {iso(ts)}")
+                except ExchangeUnavailable as exc:  # a difference is fatal; an outage is not
+                    log.error("periodic reconciliation skipped, the exchange did not answer: %s", exc)
 
     def on_live(self, last_warmup_ts: int | None) -> None:
         self.gateway.go_live()

@@ -128,6 +128,7 @@ class _Tracked:
     fills: int = 0  # engine fills stored
     final: OrderRecord | None = None  # stored as finished by an earlier run: only checked, never written again
     exchange_id: str | None = None  # the exchange's id, once stored
+    qty: float | None = None  # the quantity stored
 
 
 class RunRecorder:
@@ -167,7 +168,7 @@ class RunRecorder:
         self._checked_prior = self.prior.last_ts is None
         for local_id, rec in self.prior.orders.items():
             assert rec.id is not None
-            tracked = _Tracked(rec.client_order_id, rec.id)
+            tracked = _Tracked(rec.client_order_id, rec.id, qty=rec.qty)
             if rec.is_open:
                 tracked.synced, tracked.fills = self.prior.progress.get(rec.client_order_id, (0, 0))
             else:
@@ -220,7 +221,7 @@ class RunRecorder:
         )  # fmt: skip
         stored = uow.orders.add(record)
         assert stored.id is not None
-        tracked = _Tracked(cid, stored.id)
+        tracked = _Tracked(cid, stored.id, qty=order.qty)
         self._tracked[order.id] = tracked
         self._active[order.id] = order
         self.orders_stored += 1
@@ -366,6 +367,10 @@ class RunRecorder:
                 continue
             changes = order.history
             fills = self._fills.get(local_id, [])
+            if order.qty is not None and tracked.qty != order.qty:  # an attached exit grew with its entry's fills
+                stored = changes[tracked.synced - 1][1] if tracked.synced else OrderStatus.NEW
+                uow.orders.update_status(tracked.cid, stored, ts=order.updated_ts, qty=order.qty)
+                tracked.qty = order.qty
             for k in range(tracked.synced, len(changes)):
                 ts, status = changes[k]
                 exchange_id = self.exchange_ids.get(local_id)
@@ -564,6 +569,8 @@ def _differences(order: Order, rec: OrderRecord) -> list[str]:
             out.append(f"{name} {stored!r} then, {mine!r} now")
     for name in ("qty", "fraction", "limit", "stop"):
         mine, stored = getattr(order, name), getattr(rec, name)
+        if name == "qty" and mine is None and rec.fraction is not None:
+            continue  # a fraction order not sized yet; the stored one was sized when it filled
         if not _same(mine, stored):
             out.append(f"{name} {stored!r} then, {mine!r} now")
     return out

@@ -42,6 +42,7 @@ from tradeforge.data.store import BarStore
 from tradeforge.live.feed import BarFeed, bars_of, describe_bars, series_of
 
 log = logging.getLogger("tradeforge.live.runner")
+KILL_RETRY = 10.0  # seconds between new tries to cancel the orders a kill could not cancel
 
 COMPLETED, STOPPED, FAILED = "completed", "stopped", "failed"
 
@@ -154,6 +155,8 @@ class LiveRunner:
         self._stop_status = STOPPED
         self._kill_reason: str | None = None
         self._killing = False
+        # a kill gives up waiting to be flat after this long (the flattening orders fill on the next bar at worst)
+        self.kill_timeout = max(120.0, 3 * max(f.timeframe for f in self.feeds) / 1e9)
         self._wake = asyncio.Event()  # asyncio primitives bind to the running loop when first used
         self._progress = asyncio.Condition()
 
@@ -285,12 +288,23 @@ class LiveRunner:
         getter: asyncio.Task[tuple[BarFeed, list[Bar]]] | None = None
         waker: asyncio.Task[bool] | None = None
         last_beat = asyncio.get_running_loop().time()
+        kill_started = last_retry = last_beat
         try:
             while True:
                 if self._kill_reason is not None and not self._killing:
                     await asyncio.to_thread(self._engage_kill, self._kill_reason)
+                    kill_started = last_retry = asyncio.get_running_loop().time()
                 if self._killing and self._flat():
                     self._stop_reason = self._stop_reason or f"kill switch: {self._kill_reason}"
+                elif self._killing:
+                    now_loop = asyncio.get_running_loop().time()
+                    if now_loop - kill_started > self.kill_timeout:
+                        log.error("kill switch: the account is not flat %.0f s after the kill: stopping anyway; check "
+                                  "its open orders and positions by hand", self.kill_timeout)  # fmt: skip
+                        self._stop_reason = f"kill switch: {self._kill_reason} (NOT flat after {self.kill_timeout:g} s)"
+                    elif now_loop - last_retry > KILL_RETRY:  # cancels that failed (the venue did not answer)
+                        last_retry = now_loop
+                        await asyncio.to_thread(self._retry_cancels)
                 if self._stop_reason is not None:
                     return
                 for w in watchers:
@@ -425,6 +439,11 @@ class LiveRunner:
             if self.until_ts is not None and ts >= self.until_ts and self._stop_reason is None:
                 self._stop_reason = f"reached {iso(self.until_ts)}"
                 self._stop_status = COMPLETED
+
+    def _retry_cancels(self) -> None:
+        for order in list(self.engine.open.values()):
+            if order.role != "kill_switch":
+                self.engine.cancel(order, f"kill switch: {self._kill_reason} (again)")
 
     def _engage_kill(self, reason: str) -> None:
         log.warning("kill switch: %s: cancelling every order and flattening every position", reason)

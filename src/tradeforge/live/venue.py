@@ -94,6 +94,7 @@ class _Remote:
     cid: str
     exchange_id: str | None = None
     sent: bool = False
+    unknown: bool = False  # a send whose fate is not known yet (the look-up failed): looked up at each bar
     trades: set[str] = field(default_factory=set)  # exchange trade ids booked
 
 
@@ -119,6 +120,7 @@ class VenueGateway:
         self.taker_fee = taker_fee
         self.phase = REPLAY if replay_until is not None else CATCHUP
         self._live = False
+        self._stepping = False  # inside on_bar (matching a step's bars)
         self.working: list[Order] = []
         self._remote: dict[int, _Remote] = {}
         self._warned_fee: set[str] = set()
@@ -143,7 +145,10 @@ class VenueGateway:
     # ------------------------------------------------------------------------------------------------ phases
     def _check_phase(self) -> None:
         until = self.replay_until
-        if self.phase == REPLAY and until is not None and self.engine.step >= 0 and self.engine.now > until:
+        if self.phase != REPLAY or until is None or self.engine.step < 0:
+            return
+        if self.engine.now > until or (self._live and not self._stepping):
+            # past the recorded steps; or live and called between steps (a kill): the replay is over either way
             self.leave_replay()
 
     def leave_replay(self) -> None:
@@ -160,10 +165,17 @@ class VenueGateway:
 
     def _look_up_adopted(self, order: Order) -> None:
         """An order an earlier run stored, still open after its stored answers: what the exchange says of it."""
+        import ccxt
+
         remote = self._remote.get(order.id)
         if remote is None or not order.is_open:
             return
-        info = self._lookup(order)
+        try:
+            info = self._lookup(order)
+        except (ExchangeUnavailable, ccxt.ExchangeError) as exc:
+            log.error("looking up %s failed (%s): kept open, looked up at the next bar", remote.cid, exc)
+            self._mark_unknown(order, remote)
+            return
         if info is None:
             if is_emulated(order) and remote.exchange_id is None:
                 return  # an emulated stop that had not triggered: it keeps waiting
@@ -237,8 +249,10 @@ class VenueGateway:
         # what the live run decided when it sent the order: its size (a fraction order) and rounded prices
         if order.qty is None and rec.qty is not None and order.fraction == rec.fraction:
             order.qty = rec.qty
-        if order.limit is not None and rec.limit is not None and math.isclose(order.limit, rec.limit, rel_tol=1e-6):
-            order.limit = rec.limit
+        if order.limit is not None and rec.limit is not None:
+            rounded = float(self.exchange.price_to_precision(order.symbol, order.limit))
+            if rounded == rec.limit or math.isclose(order.limit, rec.limit, rel_tol=1e-9):
+                order.limit = rec.limit
         self.journal.before_send(order)  # checks it is the stored order
         remote = _Remote(rec.client_order_id, rec.exchange_order_id, rec.exchange_order_id is not None)
         remote.trades.update(f.fill_id for f in script.fills)
@@ -295,21 +309,37 @@ class VenueGateway:
         price = order.limit if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
         ex_type = "limit" if price is not None else "market"
         amount = order.remaining
+        if order.reduce_only:  # never more than the position holds (a spot account cannot go short)
+            held = abs(engine.portfolio.books[order.strategy].position(order.symbol).qty)
+            amount = min(amount, held)
+            if amount <= 0:
+                self._drop(order, S.CANCELLED, "nothing left to reduce")
+                return
         params = {"clientOrderId": remote.cid}
         info: dict[str, Any] | None = None
         for attempt in range(1, self.bridge.attempts + 1):
             try:
                 info = self.bridge.run(lambda: ex.create_order(order.symbol, ex_type, side, amount, price, params))
                 break
-            except ccxt.NetworkError as exc:
+            except (ccxt.NetworkError, ccxt.InvalidOrder, ccxt.ExchangeError) as exc:
+                ambiguous = isinstance(exc, ccxt.NetworkError) or "uplicate" in str(exc)
+                if not ambiguous:
+                    self._note(f"{remote.cid} rejected: {type(exc).__name__}")
+                    log.warning("%s refused %s (%s): %s: %s", ex.id, remote.cid, order.describe(),
+                                type(exc).__name__, exc)  # fmt: skip
+                    self._drop(order, S.REJECTED, f"{ex.id} refused it: {type(exc).__name__}: {exc}")
+                    return
                 log.warning("sending %s: %s: %s; looking it up by its client order id", remote.cid,
                             type(exc).__name__, exc)  # fmt: skip
                 self._note(f"{remote.cid} send {type(exc).__name__}")
                 try:
                     info = self._lookup(order)
-                except ExchangeUnavailable as lost:
-                    info = None
-                    log.error("%s: the exchange cannot be reached to look it up: %s", remote.cid, lost)
+                except (ExchangeUnavailable, ccxt.ExchangeError) as lost:
+                    # it may exist: never send it again blind; it stays working, looked up at the next bar
+                    log.error("%s: the exchange cannot be reached to look it up (%s): kept as sent, looked up at "
+                              "the next bar", remote.cid, lost)  # fmt: skip
+                    self._mark_unknown(order, remote)
+                    return
                 if info is not None:
                     log.info("%s reached the exchange after all (id %s): not sent again", remote.cid, info.get("id"))
                     break
@@ -318,11 +348,6 @@ class VenueGateway:
                     self._drop(order, S.REJECTED, f"could not reach {ex.id} after {attempt} attempts: {exc}")
                     return
                 self.bridge.sleep(self.bridge.delay(attempt))
-            except ccxt.ExchangeError as exc:
-                self._note(f"{remote.cid} rejected: {type(exc).__name__}")
-                log.warning("%s refused %s (%s): %s: %s", ex.id, remote.cid, order.describe(), type(exc).__name__, exc)
-                self._drop(order, S.REJECTED, f"{ex.id} refused it: {type(exc).__name__}: {exc}")
-                return
         if info is None:  # pragma: no cover - the loop returns or breaks
             return
         remote.sent = True
@@ -331,6 +356,14 @@ class VenueGateway:
         if order not in self.working:
             self.working.append(order)
         self._apply(order, info)
+
+    def _mark_unknown(self, order: Order, remote: _Remote) -> None:
+        remote.sent = True
+        remote.unknown = True
+        if order.status is S.SUBMITTED:
+            self.engine.order_status(order, S.ACCEPTED)
+        if order not in self.working:
+            self.working.append(order)
 
     def cancel(self, order: Order, reason: str) -> None:
         import ccxt
@@ -349,7 +382,12 @@ class VenueGateway:
         try:
             info = self.bridge.call(f"cancel {remote.cid}", lambda: ex.cancel_order(remote.exchange_id, order.symbol))
         except ccxt.OrderNotFound:
-            info = self._lookup(order)  # it filled or was cancelled meanwhile: learn which
+            try:
+                info = self._lookup(order)  # it filled or was cancelled meanwhile: learn which
+            except (ExchangeUnavailable, ccxt.ExchangeError) as exc:
+                log.error("cancelling %s: it is gone and the look-up failed (%s): looked up at the next bar",
+                          remote.cid, exc)  # fmt: skip
+                return
             if info is None:
                 log.error("%s: the exchange knows no order %s (%s): left open, reconciliation will look again",
                           ex.id, remote.cid, remote.exchange_id)  # fmt: skip
@@ -362,6 +400,13 @@ class VenueGateway:
 
     # --------------------------------------------------------------------------------------------- bars in
     def on_bar(self, stream: Stream, i: int) -> None:
+        self._stepping = True
+        try:
+            self._on_bar(stream, i)
+        finally:
+            self._stepping = False
+
+    def _on_bar(self, stream: Stream, i: int) -> None:
         self._check_phase()
         symbol = stream.symbol
         mine = [o for o in self.working if o.symbol == symbol and o.is_open]
@@ -387,6 +432,11 @@ class VenueGateway:
             if not fired:
                 continue
             kind = OrderType.LIMIT if order.type is OrderType.STOP_LIMIT else OrderType.MARKET
+            if order.qty is None:  # a fraction order: sized now, at the price it triggered
+                problem = self._prepare(order)
+                if problem is not None:
+                    self._drop(order, S.REJECTED, problem)
+                    continue
             self._note(f"{remote.cid} triggered")
             log.info("%s %s triggered by the bar at %s (low %g, high %g): sent as a %s order", remote.cid,
                      order.role, iso(int(col("ts")[i])), low, h, kind.value)  # fmt: skip
@@ -405,6 +455,8 @@ class VenueGateway:
     # ------------------------------------------------------------------------------------- exchange state
     def sync(self, symbol: str | None = None) -> None:
         """Book what the exchange did with the working orders sent (of one symbol, or all)."""
+        import ccxt
+
         sent = [o for o in self.working if o.is_open and self._remote[o.id].sent and symbol in (None, o.symbol)]
         if not sent:
             return
@@ -420,11 +472,20 @@ class VenueGateway:
                 row = by_cid.get(self._remote[order.id].cid)
                 if row is not None and float(row.get("filled") or 0.0) <= order.filled_qty + _EPS:
                     continue  # still working, nothing new
-                info = row if row is not None else self._lookup(order)
-                if info is None:
-                    log.error("%s: the exchange no longer knows order %s: left open, looked up again later",
-                              ex.id, self._remote[order.id].cid)  # fmt: skip
+                remote = self._remote[order.id]
+                try:
+                    info = row if row is not None else self._lookup(order)
+                except (ExchangeUnavailable, ccxt.ExchangeError) as exc:
+                    log.error("looking up %s failed (%s): trying again at the next bar", remote.cid, exc)
                     continue
+                if info is None:
+                    if remote.unknown:  # its send failed and the exchange does not have it
+                        self._drop(order, S.REJECTED, "never reached the exchange (its send failed)")
+                        continue
+                    log.error("%s: the exchange no longer knows order %s: left open, looked up again later",
+                              ex.id, remote.cid)  # fmt: skip
+                    continue
+                remote.unknown = False
                 self._apply(order, info)
 
     def open_orders_on_exchange(self, symbols: Sequence[str]) -> list[dict[str, Any]]:
@@ -454,6 +515,8 @@ class VenueGateway:
 
     def _apply(self, order: Order, info: dict[str, Any], reason: str = "") -> None:
         """Book the exchange's view of order: its id, every trade not booked yet, its final status."""
+        import ccxt
+
         engine = self.engine
         remote = self._remote[order.id]
         if order.status is S.SUBMITTED:  # the exchange has it: it was accepted (the answer may have been lost)
@@ -466,7 +529,11 @@ class VenueGateway:
         if filled > order.filled_qty + _EPS:
             trades = [t for t in (info.get("trades") or []) if str(t.get("id")) not in remote.trades]
             if sum(float(t.get("amount") or 0.0) for t in trades) < filled - order.filled_qty - 1e-9:
-                trades = self._trades_of(order)
+                try:
+                    trades = self._trades_of(order)
+                except (ExchangeUnavailable, ccxt.ExchangeError) as exc:
+                    log.error("%s: cannot fetch its trades (%s): booked at the next bar", remote.cid, exc)
+                    return
             for t in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
                 if order.is_open and str(t.get("id")) not in remote.trades:
                     self._book(order, t)
@@ -482,11 +549,9 @@ class VenueGateway:
             why = reason if status in ("canceled", "cancelled") and reason else f"{status} on the exchange"
             self._note(f"{remote.cid} {status}")
             self._drop(order, _FINAL[status], why)
-        elif status == "closed" and order.filled_qty > 0 and filled <= order.filled_qty + 1e-9:
-            # closed with less than asked (rounding on the exchange's side): what filled is the order
-            order.qty = order.filled_qty
-            engine.order_status(order, S.FILLED)
-            self._forget(order)
+        elif status == "closed" and filled <= order.filled_qty + 1e-9:
+            # closed with less than asked (rounding on the exchange's side): the rest will not fill
+            self._drop(order, S.CANCELLED, f"closed on the exchange with {order.filled_qty:g} of {order.qty:g} filled")
 
     def _trades_of(self, order: Order) -> list[dict[str, Any]]:
         remote = self._remote[order.id]

@@ -322,12 +322,13 @@ class MemoryOrders:
         reason: str = "",
         raw: Any = None,
         exchange_order_id: str | None = None,
+        qty: float | None = None,
     ) -> OrderRecord:
         order = self.get(client_order_id)
         assert order.id is not None
         seq = len(self._t.history[order.id])
         new, change = rules.status_update(
-            order, status, ts=ts, seq=seq, reason=reason, raw=raw, exchange_order_id=exchange_order_id
+            order, status, ts=ts, seq=seq, reason=reason, raw=raw, exchange_order_id=exchange_order_id, qty=qty
         )
         if new == order:
             return order

@@ -158,9 +158,11 @@ class OrderRepository(Protocol):
         reason: str = "",
         raw: Any = None,
         exchange_order_id: str | None = None,
+        qty: float | None = None,
     ) -> OrderRecord:
         """Record an answer: the status (legal per core's state machine, else IllegalTransition; the current status
-        again is a no-op), the raw exchange answer in the history, and the exchange id when first learnt."""
+        again is a no-op), the raw exchange answer in the history, the exchange id when first learnt, and a new
+        quantity when given (an attached exit grows with its entry's fills)."""
         ...
 
     def record_fill(self, fill: FillRecord) -> bool:

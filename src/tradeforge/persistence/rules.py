@@ -8,6 +8,7 @@ memory and SQL stores both call them, so they cannot disagree.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from tradeforge.core.errors import DataError, IllegalTransition
@@ -61,8 +62,10 @@ def status_update(
     reason: str = "",
     raw: Any = None,
     exchange_order_id: str | None = None,
+    qty: float | None = None,
 ) -> tuple[OrderRecord, StatusChange | None]:
-    """Apply an answer saying the order is now `status`.
+    """Apply an answer saying the order is now `status` (and, with qty, that its quantity is now qty: an attached
+    stop-loss / take-profit grows with its entry's fills; never below what has filled).
 
     The same status again is a repeated answer: nothing changes (except a newly learnt exchange id). Otherwise the
     change must be legal in core's table (orders.LEGAL), else IllegalTransition.
@@ -75,6 +78,11 @@ def status_update(
                 f"{exchange_order_id!r}: the answer belongs to another order"
             )
         new = dataclasses.replace(new, exchange_order_id=exchange_order_id)
+    if qty is not None and qty != order.qty:
+        if not (math.isfinite(qty) and qty > 0 and qty >= order.filled_qty - 1e-12):
+            raise DataError(f"{_describe(order)}: quantity {qty!r} is not a positive number at least what has filled "
+                            f"({order.filled_qty})")  # fmt: skip
+        new = dataclasses.replace(new, qty=qty)
     if status is order.status:
         return new, None
     if status not in LEGAL[order.status]:

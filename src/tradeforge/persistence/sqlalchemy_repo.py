@@ -387,6 +387,7 @@ class SqlOrders(_Repo):
         reason: str = "",
         raw: Any = None,
         exchange_order_id: str | None = None,
+        qty: float | None = None,
     ) -> OrderRecord:
         order = self._load(client_order_id, lock=True)
         assert order.id is not None
@@ -398,6 +399,7 @@ class SqlOrders(_Repo):
             reason=reason,
             raw=raw,
             exchange_order_id=exchange_order_id,
+            qty=qty,
         )
         if new == order:
             return order
