@@ -6,7 +6,8 @@ Kill moments: random times (start-up and replay included), right after an order 
 gateway takes it (stored_not_sent), after the broker filled an order and before the fill is recorded
 (fill_not_recorded); where each kill landed is judged from the database. Paper orders never reach the simulator's
 order endpoints (the paper gateway is the simulated broker fed live bars), so the paper account is "the exchange".
-The harness is tests/integration/crash_harness.py; the 20-cycle version is tests/integration/test_crash_recovery.py.
+The harness is tests/integration/crash_harness.py; the 20-cycle version is tests/integration/test_crash_recovery.py
+(on PostgreSQL when TRADEFORGE_TEST_DATABASE_URL is set, else SQLite).
 
     python benchmarks/soak.py [--cycles 100] [--seed 7] [--db URL] [--json soak.json]
 """
