@@ -266,3 +266,37 @@ def test_an_unknown_open_order_is_adopted_as_external_and_left_alone(
         external = [o for o in uow.orders.list(deployment_id=dep.id) if o.role == "external"]
     assert len(external) == 1 and external[0].tag == "manual-bid" and external[0].limit == low
     assert sim.order("manual-bid").is_open  # never cancelled by the bot
+
+
+def test_fees_kept_in_the_asset_bought_leave_the_position_equal_to_the_account(
+    db: ScratchDatabase, btc: BarSeries
+) -> None:
+    """binance without BNB keeps a buy's fee in the asset bought: the bot books what arrived (net), values the fee in
+    USDT, and its exits sell exactly what the account holds; a restart in between resumes on the same numbers."""
+    uows = db.uow_factory()
+    dep = deploy(uows)
+    balances = {"USDT": 25_000.0, "BTC": 0.5}
+    with ExchangeSimulator(btc, start=S, maker_fee=MAKER, taker_fee=TAKER, balances=balances, fee_asset="received",
+                           push_interval=0.2) as sim:  # fmt: skip
+        asyncio.run(session(sim, uows, dep, btc, 60))
+        live, outcome = asyncio.run(session(sim, uows, dep, btc, 60))
+        assert outcome.status == "stopped"
+        with uows() as uow:
+            fills = uow.orders.list_fills(deployment_id=dep.id)
+            stored = uow.orders.list(deployment_id=dep.id)
+        trades = {str(t.id): t for t in sim.trades()}
+        assert sorted(trades) == sorted(f.fill_id for f in fills) and len(fills) >= 8
+        side = {o.client_order_id: 1 if o.side.name == "BUY" else -1 for o in stored}
+        for f in fills:
+            t = trades[f.fill_id]
+            if side[f.client_order_id] > 0:  # bought: the fee was kept in BTC
+                assert t.commission_asset == "BTC" and f.qty == pytest.approx(t.qty - t.commission, rel=1e-12)
+                assert f.fee == pytest.approx(t.commission * t.price, rel=1e-9)
+            else:
+                assert t.commission_asset == "USDT" and f.qty == pytest.approx(t.qty, rel=1e-12)
+            assert f.raw["gross"] == pytest.approx(t.qty, rel=1e-12)
+        held = sim.balance("BTC").free + sim.balance("BTC").locked
+        position = live.engine.portfolio.net_qty.get(SYM, 0.0)
+        assert held == pytest.approx(0.5 + position, abs=1e-9)
+        assert all(not o.is_open for o in sim.orders()) or position > 0
+        assert not [o for o in stored if o.reject_reason.startswith("binance refused")]  # no exit sold too much

@@ -23,6 +23,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tradeforge.core.clock import iso
 from tradeforge.core.engine import Engine
@@ -180,6 +181,7 @@ class RunRecorder:
         # what a venue gateway learnt from the exchange, stored with the order's changes and fills
         self.exchange_ids: dict[int, str] = {}
         self.fill_ids: dict[int, list[str]] = {}
+        self.fill_raw: dict[int, list[dict[str, Any]]] = {}  # what else the venue said of each fill (gross qty...)
         self._signal_ids: dict[int, tuple[int, int | None]] = dict(self.prior.signals)
         self._signals_seen = 0
 
@@ -379,7 +381,11 @@ class RunRecorder:
                     venue_ids = self.fill_ids.get(local_id, ())
                     n = tracked.fills
                     fill_id = venue_ids[n] if n < len(venue_ids) else f"{tracked.cid}-{n + 1}"
-                    uow.orders.record_fill(FillRecord.from_fill(fill, client_order_id=tracked.cid, fill_id=fill_id))
+                    raws = self.fill_raw.get(local_id, ())
+                    raw = raws[n] if n < len(raws) else None
+                    uow.orders.record_fill(
+                        FillRecord.from_fill(fill, client_order_id=tracked.cid, fill_id=fill_id, raw=raw)
+                    )
                     tracked.fills += 1
                     if exchange_id is not None and tracked.exchange_id != exchange_id:
                         uow.orders.update_status(tracked.cid, status, ts=ts, exchange_order_id=exchange_id)

@@ -453,7 +453,13 @@ class LiveRunner:
             self.listener.on_kill(reason)
 
     def _flat(self) -> bool:
+        """No open order and no position of a lot or more (less is dust a venue will not trade)."""
         engine = self.engine
         if engine.open:
             return False
-        return all(pos.qty == 0.0 for book in engine.portfolio.books.values() for pos in book.positions.values())
+        lots = {s: i.lot_size for s, i in engine.instruments.items()}
+        return all(
+            abs(pos.qty) < lots.get(symbol, 0.0) or pos.qty == 0.0
+            for book in engine.portfolio.books.values()
+            for symbol, pos in book.positions.items()
+        )

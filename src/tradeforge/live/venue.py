@@ -70,6 +70,7 @@ class VenueJournal(Protocol):
 
     exchange_ids: dict[int, str]
     fill_ids: dict[int, list[str]]
+    fill_raw: dict[int, list[dict[str, Any]]]
 
     def before_send(self, order: Order) -> None: ...
 
@@ -95,6 +96,7 @@ class _Remote:
     exchange_id: str | None = None
     sent: bool = False
     unknown: bool = False  # a send whose fate is not known yet (the look-up failed): looked up at each bar
+    filled: float = 0.0  # what the exchange filled that is booked (gross: before fees taken in the base asset)
     trades: set[str] = field(default_factory=set)  # exchange trade ids booked
 
 
@@ -210,7 +212,7 @@ class VenueGateway:
                 row = self._lookup(order)
             if row is None:
                 continue
-            delta = float(row.get("filled") or 0.0) - order.filled_qty
+            delta = float(row.get("filled") or 0.0) - remote.filled
             if delta > _EPS:
                 out[order.symbol] = out.get(order.symbol, 0.0) + delta * int(order.side)
         return out
@@ -246,8 +248,11 @@ class VenueGateway:
     def _adopt(self, order: Order, script: OrderScript) -> None:
         """Take back an order an earlier run stored: its stored answers, then (past the replay) the exchange's."""
         rec = script.record
-        # what the live run decided when it sent the order: its size (a fraction order) and rounded prices
-        if order.qty is None and rec.qty is not None and order.fraction == rec.fraction:
+        # what the live run decided when it sent the order: its size (a fraction order) and rounded prices, and
+        # its quantity net of the fees an exchange keeps in the asset bought
+        sized = order.qty is None and order.fraction == rec.fraction
+        net = order.qty is not None and rec.qty is not None and 0.98 * order.qty <= rec.qty < order.qty
+        if rec.qty is not None and (sized or net):
             order.qty = rec.qty
         if order.limit is not None and rec.limit is not None:
             rounded = float(self.exchange.price_to_precision(order.symbol, order.limit))
@@ -256,6 +261,7 @@ class VenueGateway:
         self.journal.before_send(order)  # checks it is the stored order
         remote = _Remote(rec.client_order_id, rec.exchange_order_id, rec.exchange_order_id is not None)
         remote.trades.update(f.fill_id for f in script.fills)
+        remote.filled = sum(_gross(f) for f in script.fills)
         self._remote[order.id] = remote
         if rec.exchange_order_id is not None:
             self.journal.exchange_ids[order.id] = rec.exchange_order_id
@@ -312,8 +318,12 @@ class VenueGateway:
         if order.reduce_only:  # never more than the position holds (a spot account cannot go short)
             held = abs(engine.portfolio.books[order.strategy].position(order.symbol).qty)
             amount = min(amount, held)
+            try:  # whole steps of the market's amount precision (a fee kept in the asset leaves a fraction: dust)
+                amount = float(ex.amount_to_precision(order.symbol, amount))
+            except ccxt.BaseError:
+                amount = 0.0
             if amount <= 0:
-                self._drop(order, S.CANCELLED, "nothing left to reduce")
+                self._drop(order, S.CANCELLED, f"nothing left to reduce above {ex.id}'s amount precision (dust)")
                 return
         params = {"clientOrderId": remote.cid}
         info: dict[str, Any] | None = None
@@ -470,7 +480,7 @@ class VenueGateway:
             by_cid = {r.get("clientOrderId"): r for r in rows}
             for order in [o for o in sent if o.symbol == sym]:
                 row = by_cid.get(self._remote[order.id].cid)
-                if row is not None and float(row.get("filled") or 0.0) <= order.filled_qty + _EPS:
+                if row is not None and float(row.get("filled") or 0.0) <= self._remote[order.id].filled + _EPS:
                     continue  # still working, nothing new
                 remote = self._remote[order.id]
                 try:
@@ -526,9 +536,9 @@ class VenueGateway:
             remote.exchange_id = str(exid)
             self.journal.exchange_ids[order.id] = remote.exchange_id
         filled = float(info.get("filled") or 0.0)
-        if filled > order.filled_qty + _EPS:
+        if filled > remote.filled + _EPS:
             trades = [t for t in (info.get("trades") or []) if str(t.get("id")) not in remote.trades]
-            if sum(float(t.get("amount") or 0.0) for t in trades) < filled - order.filled_qty - 1e-9:
+            if sum(float(t.get("amount") or 0.0) for t in trades) < filled - remote.filled - 1e-9:
                 try:
                     trades = self._trades_of(order)
                 except (ExchangeUnavailable, ccxt.ExchangeError) as exc:
@@ -537,7 +547,7 @@ class VenueGateway:
             for t in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
                 if order.is_open and str(t.get("id")) not in remote.trades:
                     self._book(order, t)
-            missing = filled - order.filled_qty
+            missing = filled - remote.filled
             if missing > 1e-9 and order.is_open:
                 log.error("%s: the exchange reports %g filled, its trades only %g: waiting for the rest", remote.cid,
                           filled, order.filled_qty)  # fmt: skip
@@ -549,7 +559,7 @@ class VenueGateway:
             why = reason if status in ("canceled", "cancelled") and reason else f"{status} on the exchange"
             self._note(f"{remote.cid} {status}")
             self._drop(order, _FINAL[status], why)
-        elif status == "closed" and filled <= order.filled_qty + 1e-9:
+        elif status == "closed" and filled <= remote.filled + 1e-9:
             # closed with less than asked (rounding on the exchange's side): the rest will not fill
             self._drop(order, S.CANCELLED, f"closed on the exchange with {order.filled_qty:g} of {order.qty:g} filled")
 
@@ -564,14 +574,30 @@ class VenueGateway:
 
     def _book(self, order: Order, trade: dict[str, Any]) -> None:
         remote = self._remote[order.id]
-        qty = min(float(trade["amount"]), order.remaining) if order.qty is not None else float(trade["amount"])
+        amount = float(trade["amount"])
         price = float(trade["price"])
+        fee = self._fee_in_quote(order.symbol, trade.get("fee"), price)
+        fee_info = trade.get("fee") or {}
+        in_base = fee_info.get("currency") == self.exchange.market(order.symbol).get("base") and fee_info.get("cost")
+        qty = amount
+        if in_base and int(order.side) > 0:
+            # the exchange kept part of what was bought as its fee: the position grows by what arrived, the order
+            # is done when its net quantity has arrived, and the fee (valued in quote) is what the rest cost
+            kept = float(fee_info["cost"])
+            qty = amount - kept
+            if order.qty is not None:
+                order.qty = max(order.qty - kept, order.filled_qty + qty)
+        if order.qty is not None:
+            qty = min(qty, order.remaining)
+        tid = str(trade.get("id"))
+        remote.filled += amount
+        remote.trades.add(tid)
         if qty <= 0:
             return
-        fee = self._fee_in_quote(order.symbol, trade.get("fee"), price)
+        self.journal.fill_raw.setdefault(order.id, []).append(
+            {"gross": amount, "fee_currency": fee_info.get("currency")}
+        )
         liquidity = Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER
-        tid = str(trade.get("id"))
-        remote.trades.add(tid)
         self.journal.fill_ids.setdefault(order.id, []).append(tid)
         self._note(f"{remote.cid} fill {qty:g}@{price:g}")
         log.info("%s %s: %s %g of %g at %g, fee %g (trade %s)", remote.cid, order.symbol, order.side.name.lower(), qty,
@@ -616,6 +642,7 @@ class VenueGateway:
                 fill = script.fills[script.fills_used]
                 script.fills_used += 1
                 self.journal.fill_ids.setdefault(order.id, []).append(fill.fill_id)
+                self.journal.fill_raw.setdefault(order.id, []).append(fill.raw if isinstance(fill.raw, dict) else {})
                 self.engine.order_filled(order, fill.qty, fill.price, fill.fee, fill.liquidity, fill.reason)
             else:
                 self.engine.order_status(order, change.status, change.reason)
@@ -634,6 +661,12 @@ class VenueGateway:
 
     def _note(self, event: str) -> None:
         self.events.append(event)
+
+
+def _gross(fill: FillRecord) -> float:
+    raw = fill.raw if isinstance(fill.raw, dict) else {}
+    gross = raw.get("gross")
+    return float(gross) if isinstance(gross, (int, float)) else fill.qty
 
 
 def load_scripts(uow: Any, prior_orders: dict[int, OrderRecord]) -> dict[int, OrderScript]:

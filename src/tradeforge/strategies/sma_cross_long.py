@@ -27,6 +27,8 @@ class SmaCrossLong(Strategy):
 
     def on_bar(self) -> None:
         held = self.position().qty
+        if held < self.engine.instruments[self.symbols[0]].lot_size:
+            held = 0.0  # dust (a fee kept in the asset bought leaves a fraction of a lot): nothing to sell
         pending = any(o.role == "entry" for o in self.orders)  # an entry sent, not filled yet
         if crossover(self.sma_fast, self.sma_slow) and held == 0 and not pending:
             price = float(self.data.close[-1])
