@@ -23,6 +23,7 @@ pytest.importorskip("ccxt")
 
 from tradeforge.core.bars import BarSeries
 from tradeforge.core.risk import RiskLimits
+from tradeforge.core.strategy import Strategy
 from tradeforge.core.types import Instrument, OrderStatus
 from tradeforge.data import load_sample
 from tradeforge.live.bridge import ExchangeBridge
@@ -79,7 +80,8 @@ def config(btc: BarSeries, **risk: Any) -> LiveConfig:
 
 async def session(
     sim: ExchangeSimulator, uows: UnitOfWorkFactory, dep: DeploymentRecord, btc: BarSeries, close: int, *,
-    during: Callable[[int], None] | None = None, params: dict[str, Any] | None = None, **risk: Any,
+    during: Callable[[int], None] | None = None, params: dict[str, Any] | None = None, strategy: Any = None,
+    **risk: Any,
 ) -> tuple[LiveRun, RunOutcome]:  # fmt: skip
     """One bot process: start (or resume), warm up, close `close` bars one at a time, stop."""
     clock = FunctionClock(lambda: sim.now_ms * NS_PER_MS)
@@ -91,7 +93,8 @@ async def session(
         feeds = [CcxtFeed(exchange, SYM, "1m", clock=clock, poll_interval=0.2)]
         bridge = ExchangeBridge(exchange, attempts=4, backoff=0.05)
         live = open_live_run(
-            uows, dep, cfg, [SmaCrossLong(**(params or PARAMS))], feeds, bridge, clock=clock, baseline=baseline,
+            uows, dep, cfg, [strategy or SmaCrossLong(**(params or PARAMS))], feeds, bridge, clock=clock,
+            baseline=baseline,
             handle_signals=False,
         )  # fmt: skip
         task = asyncio.create_task(live.run())
@@ -300,3 +303,39 @@ def test_fees_kept_in_the_asset_bought_leave_the_position_equal_to_the_account(
         assert held == pytest.approx(0.5 + position, abs=1e-9)
         assert all(not o.is_open for o in sim.orders()) or position > 0
         assert not [o for o in stored if o.reject_reason.startswith("binance refused")]  # no exit sold too much
+
+
+class LowBids(Strategy):
+    """Every 10th bar: a bid 5% under the close valid for 3 minutes, and a 1%-below stop buy valid for 2."""
+
+    def on_bar(self) -> None:
+        if len(self.data.close) % 10 == 0:
+            close = float(self.data.close[-1])
+            self.buy(0.001, limit=close * 0.95, valid_for="3m")
+            self.buy(0.001, stop=close * 1.5, valid_for="2m")
+
+
+def test_good_till_time_orders_expire_on_the_exchange_and_held_stops_expire_here(
+    sim: ExchangeSimulator, db: ScratchDatabase, btc: BarSeries
+) -> None:
+    uows = db.uow_factory()
+    dep = deploy(uows)
+    asyncio.run(session(sim, uows, dep, btc, 40, strategy=LowBids()))
+    with uows() as uow:
+        stored = uow.orders.list(deployment_id=dep.id)
+    bids = [o for o in stored if o.type.value == "limit"]
+    stops = [o for o in stored if o.type.value == "stop"]
+    assert len(bids) >= 3 and len(stops) >= 3
+    done = [o for o in bids if not o.is_open]
+    assert done and all(o.status is OrderStatus.CANCELLED and o.reject_reason == "good-till-time reached" for o in done)
+    assert all(sim.order(o.client_order_id).status == "CANCELED" for o in done)
+    held = [o for o in stops if not o.is_open]
+    assert held and all(o.status is OrderStatus.EXPIRED and o.exchange_order_id is None for o in held)
+    for o in done:  # cancelled at the first bar opening at or after its expiry
+        cancelled_at = next(c.ts for c in uow_history(uows, o.client_order_id) if c.status is OrderStatus.CANCELLED)
+        assert cancelled_at - o.created_ts == 4 * btc.timeframe  # placed at bar k's close, valid 3m after it
+
+
+def uow_history(uows: UnitOfWorkFactory, cid: str) -> list[Any]:
+    with uows() as uow:
+        return uow.orders.history(cid)

@@ -44,12 +44,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tradeforge.core.clock import iso
+from tradeforge.core.clock import NS_PER_DAY, floor_ns, iso
 from tradeforge.core.errors import ConfigError
 from tradeforge.core.fills import match_bar, update_trailing
 from tradeforge.core.orders import Order
 from tradeforge.core.series import Stream
-from tradeforge.core.types import Liquidity, OrderStatus, OrderType
+from tradeforge.core.types import Liquidity, OrderStatus, OrderType, TimeInForce
 from tradeforge.live.bridge import ExchangeBridge, ExchangeUnavailable
 from tradeforge.persistence import FillRecord, OrderRecord, StatusChange
 
@@ -427,6 +427,7 @@ class VenueGateway:
             return
         self.sync(symbol)
         col = stream.column
+        self._expire(symbol, int(col("ts")[i]))
         o, h, low = float(col("open")[i]), float(col("high")[i]), float(col("low")[i])
         for order in [w for w in self.working if w.symbol == symbol and w.is_open and is_emulated(w)]:
             remote = self._remote[order.id]
@@ -451,6 +452,22 @@ class VenueGateway:
             log.info("%s %s triggered by the bar at %s (low %g, high %g): sent as a %s order", remote.cid,
                      order.role, iso(int(col("ts")[i])), low, h, kind.value)  # fmt: skip
             self._send(order, kind)
+
+    def _expire(self, symbol: str, ts: int) -> None:
+        """Good-till-time and day orders whose time is up at the bar opening at ts (the simulated broker's rule):
+        held ones expire, sent ones are cancelled on the exchange."""
+        for order in [w for w in self.working if w.symbol == symbol and w.is_open]:
+            if order.tif is TimeInForce.GTT and order.expire_at is not None and ts >= order.expire_at:
+                why = "good-till-time reached"
+            elif order.tif is TimeInForce.DAY and floor_ns(ts, NS_PER_DAY) > floor_ns(order.created_ts, NS_PER_DAY):
+                why = "day order: the day ended"
+            else:
+                continue
+            remote = self._remote.get(order.id)
+            if remote is None or not remote.sent:
+                self._drop(order, S.EXPIRED, why)
+            else:
+                self.cancel(order, why)
 
     def after_bar(self, stream: Stream, i: int) -> None:
         h, low = float(stream.column("high")[i]), float(stream.column("low")[i])
