@@ -43,7 +43,7 @@ def test_a_live_bot_killed_at_seeded_moments_loses_and_duplicates_nothing(db: Sc
         final = cycles.final_check()
     print(f"\nlive crash test: {final} in {time.monotonic() - t0:.1f}s")
     assert not final["problems"], final["problems"]
-    assert final["fills"] >= 8 and final["orders_on_exchange"] >= 8 and final["never_sent"] >= 2, final
+    assert final["fills"] >= 5 and final["orders_on_exchange"] >= 5 and final["never_sent"] >= 2, final
     kills = final["self_kills"]
     assert kills.get("stored_not_sent", 0) >= 2 and kills.get("fill_not_recorded", 0) >= 2, final
     assert kills.get("sent_not_recorded", 0) >= 2, final
