@@ -24,6 +24,17 @@ DbOpt = Annotated[
 ]
 NameOpt = Annotated[str | None, typer.Option("--name", "-n", help="only this deployment")]
 DebugOpt = Annotated[bool, typer.Option(help="show full tracebacks")]
+# options `paper` and `live` share
+StoreOpt = Annotated[
+    Path | None, typer.Option(envvar="TRADEFORGE_STORE", help="bar store folder (live bars are appended)")
+]
+ControlOpt = Annotated[
+    Path | None, typer.Option(envvar="TRADEFORGE_CONTROL_DIR", help="folder of kill files (`tradeforge kill`)")
+]
+PollOpt = Annotated[float, typer.Option(help="seconds between looks at the clock and REST polls")]
+StreamOpt = Annotated[bool, typer.Option(help="websocket candles (watch_ohlcv); --no-stream polls REST")]
+UntilOpt = Annotated[str | None, typer.Option(help="stop after the bar at this time (ISO 8601, UTC)")]
+TakeoverOpt = Annotated[bool, typer.Option(help="end a run still marked running (its process gone) and take over")]
 
 
 def _num(x: float | None, digits: int = 2) -> str:
@@ -61,21 +72,15 @@ def paper(
     max_position_value: Annotated[float | None, typer.Option(help="largest position value per symbol")] = None,
     max_orders_per_minute: Annotated[int | None, typer.Option(help="most orders sent in any 60 s")] = None,
     db: DbOpt = None,
-    store: Annotated[
-        Path | None, typer.Option(envvar="TRADEFORGE_STORE", help="bar store folder (live bars are appended)")
-    ] = None,
-    control_dir: Annotated[
-        Path | None, typer.Option(envvar="TRADEFORGE_CONTROL_DIR", help="folder of kill files (`tradeforge kill`)")
-    ] = None,
+    store: StoreOpt = None,
+    control_dir: ControlOpt = None,
     simulator_port: Annotated[
         int | None, typer.Option(help="trade on the local exchange simulator listening on this port")
     ] = None,
-    poll: Annotated[float, typer.Option(help="seconds between looks at the clock and REST polls")] = 1.0,
-    stream: Annotated[bool, typer.Option(help="websocket candles (watch_ohlcv); --no-stream polls REST")] = True,
-    until: Annotated[str | None, typer.Option(help="stop after the bar at this time (ISO 8601, UTC)")] = None,
-    takeover: Annotated[
-        bool, typer.Option(help="end a run still marked running (its process gone) and take over")
-    ] = False,
+    poll: PollOpt = 1.0,
+    stream: StreamOpt = True,
+    until: UntilOpt = None,
+    takeover: TakeoverOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Paper trade a strategy on live bars: warm up from history, then trade each closed bar with simulated fills
@@ -131,25 +136,19 @@ def paper(
 def live(
     config: Annotated[Path, typer.Option("--config", "-c", help="the deployment file (TOML) with `live = true`")],
     db: DbOpt = None,
-    store: Annotated[
-        Path | None, typer.Option(envvar="TRADEFORGE_STORE", help="bar store folder (live bars are appended)")
-    ] = None,
+    store: StoreOpt = None,
     key_file: Annotated[
         Path | None,
         typer.Option(envvar="TRADEFORGE_KEY_FILE", help="encrypted key file (default: the user's data folder)"),
     ] = None,
-    control_dir: Annotated[
-        Path | None, typer.Option(envvar="TRADEFORGE_CONTROL_DIR", help="folder of kill files (`tradeforge kill`)")
-    ] = None,
+    control_dir: ControlOpt = None,
     simulator_port: Annotated[
         int | None, typer.Option(help="rehearse on the local exchange simulator listening on this port")
     ] = None,
-    poll: Annotated[float, typer.Option(help="seconds between looks at the clock and REST polls")] = 1.0,
-    stream: Annotated[bool, typer.Option(help="websocket candles (watch_ohlcv); --no-stream polls REST")] = True,
-    until: Annotated[str | None, typer.Option(help="stop after the bar at this time (ISO 8601, UTC)")] = None,
-    takeover: Annotated[
-        bool, typer.Option(help="end a run still marked running (its process gone) and take over")
-    ] = False,
+    poll: PollOpt = 1.0,
+    stream: StreamOpt = True,
+    until: UntilOpt = None,
+    takeover: TakeoverOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Trade with REAL ORDERS on an exchange: the deployment file must say `live = true`; API keys come from

@@ -127,7 +127,6 @@ class VenueGateway:
         self._remote: dict[int, _Remote] = {}
         self._warned_fee: set[str] = set()
         self.refused_not_live = 0  # orders refused during warm-up / catch-up
-        self.events: list[str] = []  # what happened on the exchange side, for status lines and tests
 
     engine: Engine
 
@@ -181,7 +180,6 @@ class VenueGateway:
         if info is None:
             if is_emulated(order) and remote.exchange_id is None:
                 return  # an emulated stop that had not triggered: it keeps waiting
-            self._note(f"{remote.cid} never reached the exchange: rejected")
             self._drop(order, S.REJECTED, "never reached the exchange (the bot stopped between storing and sending)")
             return
         remote.sent = True
@@ -334,14 +332,12 @@ class VenueGateway:
             except (ccxt.NetworkError, ccxt.InvalidOrder, ccxt.ExchangeError) as exc:
                 ambiguous = isinstance(exc, ccxt.NetworkError) or "uplicate" in str(exc)
                 if not ambiguous:
-                    self._note(f"{remote.cid} rejected: {type(exc).__name__}")
                     log.warning("%s refused %s (%s): %s: %s", ex.id, remote.cid, order.describe(),
                                 type(exc).__name__, exc)  # fmt: skip
                     self._drop(order, S.REJECTED, f"{ex.id} refused it: {type(exc).__name__}: {exc}")
                     return
                 log.warning("sending %s: %s: %s; looking it up by its client order id", remote.cid,
                             type(exc).__name__, exc)  # fmt: skip
-                self._note(f"{remote.cid} send {type(exc).__name__}")
                 try:
                     info = self._lookup(order)
                 except (ExchangeUnavailable, ccxt.ExchangeError) as lost:
@@ -354,7 +350,6 @@ class VenueGateway:
                     log.info("%s reached the exchange after all (id %s): not sent again", remote.cid, info.get("id"))
                     break
                 if attempt == self.bridge.attempts:
-                    self._note(f"{remote.cid} rejected: unreachable")
                     self._drop(order, S.REJECTED, f"could not reach {ex.id} after {attempt} attempts: {exc}")
                     return
                 self.bridge.sleep(self.bridge.delay(attempt))
@@ -448,7 +443,6 @@ class VenueGateway:
                 if problem is not None:
                     self._drop(order, S.REJECTED, problem)
                     continue
-            self._note(f"{remote.cid} triggered")
             log.info("%s %s triggered by the bar at %s (low %g, high %g): sent as a %s order", remote.cid,
                      order.role, iso(int(col("ts")[i])), low, h, kind.value)  # fmt: skip
             self._send(order, kind)
@@ -574,7 +568,6 @@ class VenueGateway:
             return
         if status in _FINAL:
             why = reason if status in ("canceled", "cancelled") and reason else f"{status} on the exchange"
-            self._note(f"{remote.cid} {status}")
             self._drop(order, _FINAL[status], why)
         elif status == "closed" and filled <= remote.filled + 1e-9:
             # closed with less than asked (rounding on the exchange's side): the rest will not fill
@@ -616,7 +609,6 @@ class VenueGateway:
         )
         liquidity = Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER
         self.journal.fill_ids.setdefault(order.id, []).append(tid)
-        self._note(f"{remote.cid} fill {qty:g}@{price:g}")
         log.info("%s %s: %s %g of %g at %g, fee %g (trade %s)", remote.cid, order.symbol, order.side.name.lower(), qty,
                  order.qty or 0.0, price, fee, tid)  # fmt: skip
         reason = order.role if order.role in ("stop_loss", "take_profit", "kill_switch", "exit") else order.type.value
@@ -676,9 +668,6 @@ class VenueGateway:
         if order in self.working:
             self.working.remove(order)
 
-    def _note(self, event: str) -> None:
-        self.events.append(event)
-
 
 def _gross(fill: FillRecord) -> float:
     raw = fill.raw if isinstance(fill.raw, dict) else {}
@@ -693,10 +682,3 @@ def load_scripts(uow: Any, prior_orders: dict[int, OrderRecord]) -> dict[int, Or
         changes = [c for c in uow.orders.history(rec.client_order_id) if c.seq > 0]
         scripts[local_id] = OrderScript(rec, changes, uow.orders.fills(rec.client_order_id))
     return scripts
-
-
-def describe_balance_gap(symbol: str, asset: str, expected: float, actual: float, baseline: float) -> str:
-    return (
-        f"the exchange holds {actual:g} {asset} but the bot's records leave {expected:g} ({baseline:g} at the "
-        f"deployment's start plus the fills of {symbol} since)"
-    )
