@@ -13,8 +13,9 @@ Run as a script, this module is the bot: it installs kill points (src is not edi
 The parent (``LiveCrashCycles``) also kills at seeded random times, during start-up and replay too, and lets bars
 close (and orders fill) while the bot is down. ``final_check`` compares the database with the simulator: every order
 on the exchange is stored (with its exchange id) and every stored order the exchange does not know was never sent
-(rejected); every exchange trade is a stored fill and vice versa (same quantity, price, fee); no client order id
-twice; the account's BTC and USDT equal the baseline plus the stored fills; open orders agree.
+(rejected, or a stop-loss / take-profit the bot held); every exchange trade is a stored fill and vice versa (same
+quantity, price, fee); no client order id twice; the account's BTC and USDT equal the baseline plus the stored fills;
+open orders agree. The strategy's trades carry stop-losses, placed on the exchange as native stop orders.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ reconcile_every = 4
 [params]
 fast = 2
 slow = 5
+sl_pct = 0.0015
 """
 
 
@@ -286,7 +288,8 @@ class LiveCrashCycles:
                 problems.append(f"order {cid}: stored {rec.status.value} {rec.filled_qty}, exchange {ex.status} "
                                 f"{ex.executed_qty}")  # fmt: skip
         for rec in stored:
-            if rec.client_order_id not in on_exchange and rec.status is not OrderStatus.REJECTED:
+            held_exit = rec.role in ("stop_loss", "take_profit") and rec.exchange_order_id is None  # never sent
+            if rec.client_order_id not in on_exchange and rec.status is not OrderStatus.REJECTED and not held_exit:
                 problems.append(f"order {rec.client_order_id} is stored {rec.status.value} but the exchange does "
                                 "not know it")  # fmt: skip
         trades = {str(t.id): t for t in self.sim.trades()}
@@ -317,6 +320,15 @@ class LiveCrashCycles:
             "stored_orders": len(stored),
             "never_sent": sum(1 for o in stored if o.client_order_id not in on_exchange),
             "fills": len(fills),
+            "native_stops": sum(
+                1
+                for o in stored
+                if o.role == "stop_loss"
+                and o.exchange_order_id is not None
+                and o.type.value == "stop"
+                and self.sim.order(o.client_order_id).type == "STOP_LOSS"
+            ),
+            "moved_off": sum(1 for o in stored if o.reject_reason.startswith("moved off the exchange")),
             "kinds": dict(self.kinds),
             "self_kills": dict(self.self_kills),
         }

@@ -67,6 +67,8 @@ def test_live_needs_an_explicit_opt_in_and_keys_from_the_environment_or_the_key_
     keys_in_file.write_text(FILE.format(live='live = true\nsecret = "abc"'))
     refused = runner.invoke(cli_app(), ["live", "-c", str(keys_in_file), *db])
     assert refused.exit_code == 1 and "unknown setting(s) ['secret']" in refused.output
+    bad_flag = runner.invoke(cli_app(), ["live", "-c", str(write(tmp_path, 'live = true\nnative_stops = "yes"')), *db])
+    assert bad_flag.exit_code == 1 and "native_stops must be true or false" in bad_flag.output
 
 
 def test_live_on_the_simulator_trades_and_the_kill_switch_flattens_the_account(

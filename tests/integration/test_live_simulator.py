@@ -73,22 +73,22 @@ def deploy(uows: UnitOfWorkFactory, params: dict[str, Any] | None = None) -> Dep
     return dep
 
 
-def config(btc: BarSeries, **risk: Any) -> LiveConfig:
+def config(btc: BarSeries, native_stops: bool = True, **risk: Any) -> LiveConfig:
     account = PaperConfig((SYM,), btc.timeframe, int(btc.ts[A]), 10_000.0, MAKER, TAKER, instruments=(INST,))
-    return LiveConfig(account, RiskLimits(**risk), reconcile_every=5)
+    return LiveConfig(account, RiskLimits(**risk), reconcile_every=5, native_stops=native_stops)
 
 
 async def session(
     sim: ExchangeSimulator, uows: UnitOfWorkFactory, dep: DeploymentRecord, btc: BarSeries, close: int, *,
     during: Callable[[int], None] | None = None, params: dict[str, Any] | None = None, strategy: Any = None,
-    **risk: Any,
+    native_stops: bool = True, **risk: Any,
 ) -> tuple[LiveRun, RunOutcome]:  # fmt: skip
     """One bot process: start (or resume), warm up, close `close` bars one at a time, stop."""
     clock = FunctionClock(lambda: sim.now_ms * NS_PER_MS)
     exchange = sim.ccxt_exchange(pro=True)
     try:
         await exchange.load_markets()
-        cfg = config(btc, **risk)
+        cfg = config(btc, native_stops, **risk)
         baseline = await measure_baseline(exchange, [SYM], cfg.account.cash)
         feeds = [CcxtFeed(exchange, SYM, "1m", clock=clock, poll_interval=0.2)]
         bridge = ExchangeBridge(exchange, attempts=4, backoff=0.05)
@@ -341,3 +341,106 @@ def test_good_till_time_orders_expire_on_the_exchange_and_held_stops_expire_here
 def uow_history(uows: UnitOfWorkFactory, cid: str) -> list[Any]:
     with uows() as uow:
         return uow.orders.history(cid)
+
+
+class StopLossBuyer(Strategy):
+    """Long with a stop-loss 0.1% under the close whenever flat; every 6th bar in a trade it sells by itself."""
+
+    def on_start(self) -> None:
+        self.bars_in = 0
+
+    def on_bar(self) -> None:
+        held = self.position().qty
+        if self.orders and held <= 0:
+            return  # the entry is still working
+        if held <= 0:
+            self.bars_in = 0
+            self.buy(0.01, sl=float(self.data.close[-1]) * 0.999)
+            return
+        self.bars_in += 1
+        if self.bars_in % 6 == 0:
+            self.close()
+
+
+def native_stops(stored: list[Any]) -> list[Any]:
+    return [o for o in stored if o.role == "stop_loss" and o.exchange_order_id is not None]
+
+
+def test_stop_losses_rest_on_the_exchange_and_move_off_it_for_an_exit(
+    sim: ExchangeSimulator, db: ScratchDatabase, btc: BarSeries, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A trade's stop-loss is sent as binance's STOP_LOSS order at its (rounded) price and fills there on the
+    exchange; an exit of the strategy first cancels it (a spot balance backs one sell) and holds a replacement."""
+    caplog.set_level(logging.INFO, logger="tradeforge.live.venue")
+    uows = db.uow_factory()
+    dep = deploy(uows)
+    live, outcome = asyncio.run(session(sim, uows, dep, btc, 90, strategy=StopLossBuyer()))
+    assert outcome.status == "stopped"
+    assert_exchange_matches_database(sim, uows, dep, live.engine.portfolio.net_qty.get(SYM, 0.0))
+    with uows() as uow:
+        stored = uow.orders.list(deployment_id=dep.id)
+        fills = {f.fill_id: f for f in uow.orders.list_fills(deployment_id=dep.id)}
+    natives = native_stops(stored)
+    assert len(natives) >= 5
+    for rec in natives:
+        ex = sim.order(rec.client_order_id)
+        assert ex.type == "STOP_LOSS" and ex.side == "SELL"
+        assert ex.stop_price == pytest.approx(round(rec.stop, 2), abs=1e-9)
+    hit = [o for o in natives if o.status is OrderStatus.FILLED]
+    assert len(hit) >= 2
+    for rec in hit:  # filled by the exchange at the stop (or the open of a bar that gapped through it)
+        ex = sim.order(rec.client_order_id)
+        for t in ex.fills:
+            stored_fill = fills[str(t.id)]
+            assert stored_fill.price == t.price and stored_fill.reason == "stop_loss"
+            assert t.price <= ex.stop_price + 1e-9
+    moved = [o for o in stored if o.reject_reason.startswith("moved off the exchange")]
+    assert len(moved) >= 2 and all(sim.order(o.client_order_id).status == "CANCELED" for o in moved)
+    # each moved stop was replaced by a held one of the same trade at the same price, closed with its trade
+    held = [o for o in stored if o.role == "stop_loss" and o.exchange_order_id is None]
+    assert len(held) >= len(moved) and all(not o.is_open or o.stop in {m.stop for m in moved} for o in held)
+    assert not [o for o in stored if "refused" in o.reject_reason]  # no exit ran into a balance a stop held
+    assert "native stop at" in caplog.text
+
+
+def test_a_native_stop_fills_while_the_bot_is_down_and_the_restart_books_it(
+    sim: ExchangeSimulator, db: ScratchDatabase, btc: BarSeries
+) -> None:
+    uows = db.uow_factory()
+    dep = deploy(uows)
+    resting = None
+    for _ in range(8):  # until a session ends with a stop-loss resting on the exchange
+        asyncio.run(session(sim, uows, dep, btc, 3, strategy=StopLossBuyer()))
+        with uows() as uow:
+            resting = next((o for o in native_stops(uow.orders.list(deployment_id=dep.id)) if o.is_open), None)
+        if resting is not None:
+            break
+    assert resting is not None
+    for _ in range(300):  # the bot is down: the market falls through the stop
+        if not sim.order(resting.client_order_id).is_open:
+            break
+        sim.advance()
+    assert sim.order(resting.client_order_id).status == "FILLED"
+    live, outcome = asyncio.run(session(sim, uows, dep, btc, 5, strategy=StopLossBuyer()))
+    assert outcome.status == "stopped"
+    assert_exchange_matches_database(sim, uows, dep, live.engine.portfolio.net_qty.get(SYM, 0.0))
+    with uows() as uow:
+        rec = uow.orders.get(resting.client_order_id)
+        fills = uow.orders.fills(resting.client_order_id)
+    assert rec.status is OrderStatus.FILLED
+    assert [f.fill_id for f in fills] == [str(t.id) for t in sim.order(resting.client_order_id).fills]
+
+
+def test_with_native_stops_off_the_bot_holds_every_stop_loss(
+    sim: ExchangeSimulator, db: ScratchDatabase, btc: BarSeries
+) -> None:
+    uows = db.uow_factory()
+    dep = deploy(uows)
+    live, outcome = asyncio.run(session(sim, uows, dep, btc, 40, strategy=StopLossBuyer(), native_stops=False))
+    assert outcome.status == "stopped"
+    assert_exchange_matches_database(sim, uows, dep, live.engine.portfolio.net_qty.get(SYM, 0.0))
+    with uows() as uow:
+        stops = [o for o in uow.orders.list(deployment_id=dep.id) if o.role == "stop_loss"]
+    assert len(stops) >= 3 and not [o for o in sim.orders() if o.type == "STOP_LOSS"]
+    # triggered on a closed bar, they went out as market orders
+    assert all(sim.order(o.client_order_id).type == "MARKET" for o in stops if o.exchange_order_id is not None)

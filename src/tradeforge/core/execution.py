@@ -73,6 +73,11 @@ class Execution:
             raise OrderRejected(f"no price for {symbol} yet: wait for its first bar")
         return float(stream.column("close")[stream.n - 1])
 
+    @property
+    def next_order_id(self) -> int:
+        """The id the next order placed (by a strategy or as an attached exit) will get."""
+        return self._order_seq + 1
+
     def last_price_or_none(self, symbol: str) -> float | None:
         stream = self.base.get(symbol)
         return float(stream.column("close")[stream.n - 1]) if stream is not None and stream.n else None

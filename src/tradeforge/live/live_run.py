@@ -55,6 +55,7 @@ class LiveConfig:
     account: PaperConfig
     risk: RiskLimits = field(default_factory=RiskLimits)
     reconcile_every: int = 10  # live bars between reconciliations
+    native_stops: bool = True  # stop-losses as the exchange's own stop orders where it has them (else held here)
 
     def __post_init__(self) -> None:
         if self.reconcile_every < 1:
@@ -67,13 +68,14 @@ class LiveConfig:
             "account": self.account.to_info(),
             "risk": dataclasses.asdict(self.risk),
             "reconcile_every": self.reconcile_every,
+            "native_stops": self.native_stops,
         }
 
     @classmethod
     def from_info(cls, data: Mapping[str, Any]) -> LiveConfig:
         try:
             return cls(PaperConfig.from_info(data["account"]), RiskLimits(**data.get("risk", {})),
-                       int(data.get("reconcile_every", 10)))  # fmt: skip
+                       int(data.get("reconcile_every", 10)), bool(data.get("native_stops", True)))  # fmt: skip
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"the stored live settings are unreadable ({exc}): {dict(data)!r}") from exc
 
@@ -137,7 +139,7 @@ def build_live_engine(
     acct = config.account
     instruments = {s: acct.instrument(s) for s in acct.symbols}
     portfolio = Portfolio(acct.cash, instruments, mode=PositionMode.NETTING, leverage=1.0)
-    venue = VenueGateway(bridge, taker_fee=acct.taker_fee, **gateway)
+    venue = VenueGateway(bridge, taker_fee=acct.taker_fee, native_stops=config.native_stops, **gateway)
     engine = Engine(portfolio, venue, RiskEngine(config.risk))
     for symbol in acct.symbols:
         engine.add_stream(symbol, acct.timeframe)

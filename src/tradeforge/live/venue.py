@@ -14,10 +14,18 @@ Sending an order (live phase):
 4. insufficient funds, invalid orders and other refusals become REJECTED orders with the exchange's message (the
    strategy sees them in ``on_order``); what the exchange answered (exchange id, fills) is applied at once.
 
-Stop, stop-limit and trailing-stop orders, and the take-profit legs attached to a trade, are emulated: the gateway
-holds them and checks each closed bar's range (the simulated broker's rule, ``core.fills.match_bar``); once
-triggered it sends a market order (a limit order at the limit price for a stop-limit) under the same client order
-id. A stop-loss and its take-profit never both execute: only one is ever sent.
+Stop-losses go to the exchange as native stop orders where the exchange has them (ccxt's ``stopLossPrice``:
+binance's STOP_LOSS), so they protect the position between bars and while the bot is down: the stop-loss of a trade
+whose entry has completely filled, with no take-profit beside it, on a long position (``native_stops``, on by
+default). A spot account cannot back two sell orders with one balance: before an order that needs the base asset a
+native stop holds is sent (an exit, a take-profit added to the trade), the stop is cancelled on the exchange and
+replaced by a new stop-loss order the bot holds ("moved off the exchange"). A stop the exchange refuses (say its
+price is already passed) is held by the bot instead.
+
+Held orders (every other stop, stop-limit and trailing stop, and take-profit legs) are emulated: the gateway checks
+each closed bar's range (the simulated broker's rule, ``core.fills.match_bar``); once triggered it sends a market
+order (a limit order at the limit price for a stop-limit) under the same client order id. A stop-loss and its
+take-profit never both execute: only one is ever sent.
 
 Fills: before each step's bars are revealed, the gateway asks the exchange about its working orders (one
 ``fetch_open_orders`` per symbol, ``fetch_order`` and ``fetch_my_trades`` for those that changed) and books every
@@ -27,7 +35,8 @@ sent and their answer applied; an order the exchange no longer finds is looked u
 Restarts (``scripts``, from the database): a resumed run replays its bars from the deployment's origin through a
 new engine. While it replays steps an earlier run recorded (up to ``replay_until``), nothing reaches the exchange:
 each order the strategy places must be one an earlier run stored (matched by the journal) and gets the stored
-answers and fills at the steps they were booked at, so the strategy's state, the positions and the cash are those
+answers and fills at the steps they were booked at (a cancel the bot asked for within a step at the point the
+replay asks for it again), so the strategy's state, the positions and the cash are those
 the earlier runs had. Then the catch-up phase (bars that closed while the bot was down): the orders still open are
 looked up on the exchange (fills that happened while down are booked; an order stored but never sent is REJECTED
 "never reached the exchange"; an emulated stop keeps waiting), emulated stops trigger, but new orders are not sent
@@ -63,6 +72,16 @@ EMULATED_TYPES = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
 _FINAL = {"canceled": S.CANCELLED, "cancelled": S.CANCELLED, "expired": S.EXPIRED, "rejected": S.REJECTED}
 _FILL_STATUSES = (S.PARTIALLY_FILLED, S.FILLED)
 _EPS = 1e-12
+# reasons of CANCELLED changes the exchange caused (not a cancel the bot asked for): replayed with the step's bars
+_EXCHANGE_SIDE = (" on the exchange", "closed on the exchange with", "nothing left to reduce")
+
+
+def _asked_for(change: StatusChange) -> bool:
+    """A stored cancel the bot asked for (cancel()), as opposed to one the exchange made."""
+    reason = change.reason or ""
+    return change.status is S.CANCELLED and not (
+        reason.endswith(_EXCHANGE_SIDE[0]) or reason.startswith(_EXCHANGE_SIDE[1:])
+    )
 
 
 class VenueJournal(Protocol):
@@ -98,6 +117,7 @@ class _Remote:
     unknown: bool = False  # a send whose fate is not known yet (the look-up failed): looked up at each bar
     filled: float = 0.0  # what the exchange filled that is booked (gross: before fees taken in the base asset)
     trades: set[str] = field(default_factory=set)  # exchange trade ids booked
+    native: bool = False  # a stop resting on the exchange as a native stop order (not triggered by the bot)
 
 
 def is_emulated(order: Order) -> bool:
@@ -113,6 +133,7 @@ class VenueGateway:
         scripts: dict[int, OrderScript] | None = None,
         replay_until: int | None = None,
         taker_fee: float = 0.0,
+        native_stops: bool = True,
     ) -> None:
         self.bridge = bridge
         self.exchange = bridge.exchange
@@ -127,6 +148,8 @@ class VenueGateway:
         self._remote: dict[int, _Remote] = {}
         self._warned_fee: set[str] = set()
         self.refused_not_live = 0  # orders refused during warm-up / catch-up
+        self.native_stops = native_stops and bool(self.exchange.has.get("createStopLossOrder"))
+        self._holding = False  # a replacement stop-loss is being submitted: the bot holds it
 
     engine: Engine
 
@@ -158,6 +181,9 @@ class VenueGateway:
         puts it too."""
         if self.phase != REPLAY:
             return
+        for order in list(self.working):  # a kill between steps: its cancels were stored after the last step
+            if order.id in self.scripts:
+                self._play(order)
         self.phase = LIVE if self._live else CATCHUP
         for order in list(self.working):
             self._look_up_adopted(order)
@@ -183,6 +209,7 @@ class VenueGateway:
             self._drop(order, S.REJECTED, "never reached the exchange (the bot stopped between storing and sending)")
             return
         remote.sent = True
+        remote.native = _is_native(order, info)
         self._apply(order, info)
 
     def go_live(self) -> None:
@@ -223,6 +250,9 @@ class VenueGateway:
         if script is not None:  # placed by an earlier run (on a bar it ran, or the one it stopped in)
             self._adopt(order, script)
             return
+        refused = self.phase == REPLAY or (self.phase == CATCHUP and order.role not in ("stop_loss", "take_profit"))
+        if refused and self._replaced_here(any_stop=True) is not None:
+            self._make_room(order)  # a crash stored the stop-loss this sell moved, not the sell itself
         if self.phase == REPLAY:
             self._not_sent(order, "warm-up: orders are sent from the first live bar on")
             return
@@ -231,17 +261,118 @@ class VenueGateway:
             self._not_sent(order, f"{what}: orders are sent from the first live bar on (this bar closed before)")
             return
         if is_emulated(order):
+            self._make_room(order)
             self.journal.before_send(order)
             self._remote[order.id] = _Remote(self.journal.client_order_id(order.id))
             engine.order_status(order, S.ACCEPTED)
             self.working.append(order)
+            if self._armable(order):
+                self._send(order, OrderType.STOP)
             return
         problem = self._prepare(order)
         if problem is not None:
             engine.order_status(order, S.REJECTED, problem)
             return
+        self._make_room(order)
         self.journal.before_send(order)
         self._send(order, order.type)
+
+    # ------------------------------------------------------------------------------------ native stops
+    def _armable(self, order: Order) -> bool:
+        """Whether this stop-loss goes to the exchange as a native stop order (decided when it is placed)."""
+        if not self.native_stops or self._holding or self.phase == REPLAY:
+            return False
+        if order.role != "stop_loss" or order.type is not OrderType.STOP or order.stop is None:
+            return False
+        if order.qty is None or order.oco_id is not None or int(order.side) > 0:
+            return False  # sized at trigger; paired with a take-profit (one balance, two sells); a short
+        if order.parent_id is not None and order.parent_id in self.engine.open:
+            return False  # its entry is still filling: its size would change
+        last = self.engine.last_price_or_none(order.symbol)
+        return last is not None and order.stop < last  # else it would trigger at once: held, triggered by the bot
+
+    def _make_room(self, order: Order) -> None:
+        """Before a sell is stored and sent: native stops that hold the base asset it needs (or that belong to the
+        same trade) move off the exchange. Decided from the engine's state alone, so a replay decides the same."""
+        if int(order.side) > 0 or self._holding:
+            return
+        try:
+            self._move_armed(order)
+        finally:
+            self._restore_replacement()
+
+    def _move_armed(self, order: Order) -> None:
+        armed = [
+            w
+            for w in self.working
+            if w is not order and w.symbol == order.symbol and w.is_open and self._remote[w.id].native
+        ]
+        if not armed:
+            return
+        held = abs(self.engine.portfolio.books[order.strategy].position(order.symbol).qty)
+        amount = order.remaining if order.qty is not None else held
+        locked = sum(w.remaining for w in armed)
+        same_trade = [w for w in armed if order.trade_id is not None and w.trade_id == order.trade_id]
+        if locked + amount <= held * (1 + 1e-9) + _EPS and not same_trade:
+            return
+        for stop in armed:
+            self._disarm(stop, f"moved off the exchange: a {order.role} sell of {order.symbol} needs what it held")
+
+    def _restore_replacement(self) -> None:
+        """A run stopped after storing the held replacement of a native stop and before storing the stop's cancel,
+        and the stop is known closed by now (looked up after the replay): place the replacement again."""
+        script = self._replaced_here(any_stop=True)
+        if script is None:
+            return
+        rec = script.record
+        for trade in self.engine.portfolio.books[rec.strategy].open_trades:
+            old = self.scripts.get(trade.sl_order_id) if trade.sl_order_id is not None else None
+            if old is None or old.record.parent_id != rec.parent_id or trade.sl_order_id in self.engine.open:
+                continue
+            self._holding = True
+            try:
+                self.engine.set_trade_exit(trade, "stop_loss", rec.stop)
+            finally:
+                self._holding = False
+            return
+
+    def _replaced_here(self, stop: Order | None = None, *, any_stop: bool = False) -> OrderScript | None:
+        """In a replay: the stored order the engine places next, when it is the replacement an earlier run placed at
+        this step for a native stop it moved off the exchange (stop, or any native stop resting now)."""
+        script = self.scripts.get(self.engine.next_order_id)
+        if script is None:
+            return None
+        rec = script.record
+        if rec.role != "stop_loss" or rec.type is not OrderType.STOP or rec.created_ts != self.engine.now:
+            return None
+        if any_stop:
+            return script if rec.stop is not None else None
+        candidates = [stop] if stop is not None else [w for w in self.working if self._remote[w.id].native]
+        for old in candidates:
+            old_script = self.scripts.get(old.id)
+            if old.stop == rec.stop and (old_script is None or old_script.record.parent_id == rec.parent_id):
+                return script
+        return None
+
+    def _disarm(self, stop: Order, reason: str) -> None:
+        """Cancel a native stop on the exchange; a new stop-loss at the same price, held by the bot, replaces it."""
+        book = self.engine.portfolio.books[stop.strategy]
+        trade = next((t for t in book.open_trades if t.id == stop.trade_id), None)
+        self.cancel(stop, reason)
+        if stop.is_open and self.phase == REPLAY and self._replaced_here(stop) is not None:
+            # the run that moved it stopped before storing the cancel's answer, after storing its replacement: the
+            # exchange had cancelled it
+            self._drop(stop, S.CANCELLED, reason)
+        if stop.is_open:
+            log.error("%s could not be cancelled: it stays on the exchange", self._remote[stop.id].cid)
+            return
+        if stop.status is not S.CANCELLED or trade is None or not trade.is_open or stop.stop is None:
+            return  # it filled (or the trade closed) meanwhile
+        self._holding = True
+        try:
+            self.engine.set_trade_exit(trade, "stop_loss", stop.stop)
+        finally:
+            self._holding = False
 
     def _adopt(self, order: Order, script: OrderScript) -> None:
         """Take back an order an earlier run stored: its stored answers, then (past the replay) the exchange's."""
@@ -256,8 +387,11 @@ class VenueGateway:
             rounded = float(self.exchange.price_to_precision(order.symbol, order.limit))
             if rounded == rec.limit or math.isclose(order.limit, rec.limit, rel_tol=1e-9):
                 order.limit = rec.limit
+        self._make_room(order)
         self.journal.before_send(order)  # checks it is the stored order
         remote = _Remote(rec.client_order_id, rec.exchange_order_id, rec.exchange_order_id is not None)
+        # a stop-loss with an exchange id on a bar before it could trigger: it was sent as a native stop
+        remote.native = remote.sent and _native_kind(order) and not self._holding
         remote.trades.update(f.fill_id for f in script.fills)
         remote.filled = sum(_gross(f) for f in script.fills)
         self._remote[order.id] = remote
@@ -312,6 +446,7 @@ class VenueGateway:
         side = "buy" if int(order.side) > 0 else "sell"
         price = order.limit if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
         ex_type = "limit" if price is not None else "market"
+        arming = kind is OrderType.STOP  # a native stop order (a triggered held stop goes as MARKET)
         amount = order.remaining
         if order.reduce_only:  # never more than the position holds (a spot account cannot go short)
             held = abs(engine.portfolio.books[order.strategy].position(order.symbol).qty)
@@ -323,7 +458,9 @@ class VenueGateway:
             if amount <= 0:
                 self._drop(order, S.CANCELLED, f"nothing left to reduce above {ex.id}'s amount precision (dust)")
                 return
-        params = {"clientOrderId": remote.cid}
+        params: dict[str, Any] = {"clientOrderId": remote.cid}
+        if arming and order.stop is not None:
+            params["stopLossPrice"] = ex.price_to_precision(order.symbol, order.stop)
         info: dict[str, Any] | None = None
         for attempt in range(1, self.bridge.attempts + 1):
             try:
@@ -334,6 +471,9 @@ class VenueGateway:
                 if not ambiguous:
                     log.warning("%s refused %s (%s): %s: %s", ex.id, remote.cid, order.describe(),
                                 type(exc).__name__, exc)  # fmt: skip
+                    if arming:
+                        log.warning("%s: held by the bot instead (triggered on closed bars)", remote.cid)
+                        return
                     self._drop(order, S.REJECTED, f"{ex.id} refused it: {type(exc).__name__}: {exc}")
                     return
                 log.warning("sending %s: %s: %s; looking it up by its client order id", remote.cid,
@@ -344,18 +484,26 @@ class VenueGateway:
                     # it may exist: never send it again blind; it stays working, looked up at the next bar
                     log.error("%s: the exchange cannot be reached to look it up (%s): kept as sent, looked up at "
                               "the next bar", remote.cid, lost)  # fmt: skip
+                    remote.native = arming
                     self._mark_unknown(order, remote)
                     return
                 if info is not None:
                     log.info("%s reached the exchange after all (id %s): not sent again", remote.cid, info.get("id"))
                     break
                 if attempt == self.bridge.attempts:
+                    if arming:
+                        log.error("%s: could not reach %s: held by the bot instead", remote.cid, ex.id)
+                        return
                     self._drop(order, S.REJECTED, f"could not reach {ex.id} after {attempt} attempts: {exc}")
                     return
                 self.bridge.sleep(self.bridge.delay(attempt))
         if info is None:  # pragma: no cover - the loop returns or breaks
             return
         remote.sent = True
+        remote.native = arming
+        if arming:
+            log.info("%s %s: native stop at %s on %s (id %s)", remote.cid, order.role, params["stopLossPrice"],
+                     ex.id, info.get("id"))  # fmt: skip
         if order.status is S.SUBMITTED:
             engine.order_status(order, S.ACCEPTED)
         if order not in self.working:
@@ -415,13 +563,14 @@ class VenueGateway:
         self._check_phase()
         symbol = stream.symbol
         mine = [o for o in self.working if o.symbol == symbol and o.is_open]
+        col = stream.column
         if self.phase == REPLAY:
             for order in mine:
                 if order.id in self.scripts:
-                    self._play(order)
+                    self._play(order, hold_asked=True)
+            self._expire(symbol, int(col("ts")[i]))
             return
         self.sync(symbol)
-        col = stream.column
         self._expire(symbol, int(col("ts")[i]))
         o, h, low = float(col("open")[i]), float(col("high")[i]), float(col("low")[i])
         for order in [w for w in self.working if w.symbol == symbol and w.is_open and is_emulated(w)]:
@@ -500,6 +649,10 @@ class VenueGateway:
                     log.error("looking up %s failed (%s): trying again at the next bar", remote.cid, exc)
                     continue
                 if info is None:
+                    if remote.unknown and remote.native:  # a native stop that never got there: held here
+                        remote.sent = remote.unknown = remote.native = False
+                        log.warning("%s never reached the exchange: held by the bot instead", remote.cid)
+                        continue
                     if remote.unknown:  # its send failed and the exchange does not have it
                         self._drop(order, S.REJECTED, "never reached the exchange (its send failed)")
                         continue
@@ -633,14 +786,15 @@ class VenueGateway:
         return 0.0
 
     # ------------------------------------------------------------------------------------------------ replay
-    def _play(self, order: Order) -> None:
-        """Apply the stored answers and fills of order booked at or before the engine's current step."""
+    def _play(self, order: Order, hold_asked: bool = False) -> None:
+        """Apply the stored answers and fills of order booked at or before the engine's current step. With
+        hold_asked (the step's bars), a cancel the bot asked for within this step waits for the replay to ask."""
         script = self.scripts[order.id]
         now = self.engine.now
         changes = script.changes
         while script.pos < len(changes) and order.is_open:
             change = changes[script.pos]
-            if change.ts > now:
+            if change.ts > now or (hold_asked and change.ts == now and _asked_for(change)):
                 return
             script.pos += 1
             if change.status is S.SUBMITTED:
@@ -667,6 +821,15 @@ class VenueGateway:
     def _forget(self, order: Order) -> None:
         if order in self.working:
             self.working.remove(order)
+
+
+def _native_kind(order: Order) -> bool:
+    return order.role == "stop_loss" and order.type is OrderType.STOP and int(order.side) < 0
+
+
+def _is_native(order: Order, info: dict[str, Any]) -> bool:
+    """The exchange's order is a native stop (it has a trigger price)."""
+    return _native_kind(order) and bool(info.get("triggerPrice") or info.get("stopPrice") or info.get("stopLossPrice"))
 
 
 def _gross(fill: FillRecord) -> float:

@@ -11,6 +11,7 @@ local exchange simulator (any keys).
     cash = 500                 # of the account's quote currency the bot may use
     live = true                # I know this sends real orders
     reconcile_every = 10       # live bars between reconciliations
+    native_stops = true        # stop-losses rest on the exchange as its own stop orders (false: held by the bot)
     [params]
     fast = 10
     [risk]
@@ -74,6 +75,7 @@ class LiveSpec:
     risk: dict[str, Any] = field(default_factory=dict)
     warmup: int = 300
     reconcile_every: int = 10
+    native_stops: bool = True
 
     def __post_init__(self) -> None:
         if not self.live:
@@ -81,6 +83,8 @@ class LiveSpec:
                 "live trading sends real orders with real money: the deployment file must say `live = true` "
                 "(rehearse first with `tradeforge paper`, or on the local simulator with --simulator-port)"
             )
+        if not isinstance(self.native_stops, bool):
+            raise ConfigError(f"native_stops must be true or false, got {self.native_stops!r}")
         if not (isinstance(self.cash, (int, float)) and self.cash > 0):
             raise ConfigError(f"cash (how much of the account's quote currency the bot may use) must be > 0, got "
                               f"{self.cash!r}")  # fmt: skip
@@ -196,7 +200,7 @@ def start_live(
                 instruments = tuple(instrument_of(exchange, m.symbol) for m in markets)
                 acct = PaperConfig(tuple(m.symbol for m in markets), tf, origin, float(spec.cash), *fees,
                                    instruments=instruments)  # fmt: skip
-                cfg = LiveConfig(acct, RiskLimits(**spec.risk), spec.reconcile_every)
+                cfg = LiveConfig(acct, RiskLimits(**spec.risk), spec.reconcile_every, spec.native_stops)
                 baseline = await measure_baseline(exchange, acct.symbols, acct.cash)
                 with uows() as uow:
                     deployment = uow.deployments.add(DeploymentRecord(
@@ -210,12 +214,18 @@ def start_live(
                 if not runs:
                     raise ConfigError(f"deployment {spec.name!r} has no live run to resume (is it a paper one?)")
                 cfg = LiveConfig.from_info(runs[0].info[INFO_KEY])
-                asked = replace(cfg, risk=RiskLimits(**spec.risk), reconcile_every=spec.reconcile_every)
+                asked = replace(
+                    cfg,
+                    risk=RiskLimits(**spec.risk),
+                    reconcile_every=spec.reconcile_every,
+                    native_stops=spec.native_stops,
+                )
                 asked = replace(asked, account=replace(cfg.account, cash=float(spec.cash)))
                 if asked != cfg:
                     raise ConfigError(
                         f"deployment {spec.name!r} trades with cash {cfg.account.cash:g}, risk {cfg.risk} and "
-                        f"reconcile_every {cfg.reconcile_every}: the file now says otherwise; resume it as it was, or "
+                        f"reconcile_every {cfg.reconcile_every}, native_stops {cfg.native_stops}: the file now says "
+                        "otherwise; resume it as it was, or "
                         "start a new deployment under another name"
                     )
             streaming = stream and bool(exchange.has.get("watchOHLCV"))
