@@ -42,8 +42,9 @@ from tradeforge.live.feed import BarFeed
 from tradeforge.live.paper import PaperConfig, end_stale_runs
 from tradeforge.live.reconcile import Reconciler
 from tradeforge.live.recorder import PriorState, RunRecorder
+from tradeforge.live.replay_script import load_scripts
 from tradeforge.live.runner import LiveRunner, RunOutcome
-from tradeforge.live.venue import VenueGateway, load_scripts
+from tradeforge.live.venue import VenueGateway
 from tradeforge.persistence import DeploymentRecord, RunMode, RunRecord, UnitOfWorkFactory
 
 log = logging.getLogger("tradeforge.live.live_run")

@@ -60,7 +60,7 @@ from tradeforge.core.orders import Order
 from tradeforge.core.series import Stream
 from tradeforge.core.types import Liquidity, OrderStatus, OrderType, TimeInForce
 from tradeforge.live.bridge import ExchangeBridge, ExchangeUnavailable
-from tradeforge.persistence import FillRecord, OrderRecord, StatusChange
+from tradeforge.live.replay_script import OrderScript, asked_for, gross_filled
 
 if TYPE_CHECKING:
     from tradeforge.core.engine import Engine
@@ -72,16 +72,6 @@ EMULATED_TYPES = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
 _FINAL = {"canceled": S.CANCELLED, "cancelled": S.CANCELLED, "expired": S.EXPIRED, "rejected": S.REJECTED}
 _FILL_STATUSES = (S.PARTIALLY_FILLED, S.FILLED)
 _EPS = 1e-12
-# reasons of CANCELLED changes the exchange caused (not a cancel the bot asked for): replayed with the step's bars
-_EXCHANGE_SIDE = (" on the exchange", "closed on the exchange with", "nothing left to reduce")
-
-
-def _asked_for(change: StatusChange) -> bool:
-    """A stored cancel the bot asked for (cancel()), as opposed to one the exchange made."""
-    reason = change.reason or ""
-    return change.status is S.CANCELLED and not (
-        reason.endswith(_EXCHANGE_SIDE[0]) or reason.startswith(_EXCHANGE_SIDE[1:])
-    )
 
 
 class VenueJournal(Protocol):
@@ -96,17 +86,6 @@ class VenueJournal(Protocol):
     def client_order_id(self, order_id: int) -> str: ...
 
     def skip(self, order_id: int) -> None: ...
-
-
-@dataclass
-class OrderScript:
-    """What earlier runs stored about one order: its record, its status changes after SUBMITTED, its fills."""
-
-    record: OrderRecord
-    changes: list[StatusChange]
-    fills: list[FillRecord]
-    pos: int = 0  # changes applied
-    fills_used: int = 0
 
 
 @dataclass
@@ -393,7 +372,7 @@ class VenueGateway:
         # a stop-loss with an exchange id on a bar before it could trigger: it was sent as a native stop
         remote.native = remote.sent and _native_kind(order) and not self._holding
         remote.trades.update(f.fill_id for f in script.fills)
-        remote.filled = sum(_gross(f) for f in script.fills)
+        remote.filled = sum(gross_filled(f) for f in script.fills)
         self._remote[order.id] = remote
         if rec.exchange_order_id is not None:
             self.journal.exchange_ids[order.id] = rec.exchange_order_id
@@ -794,7 +773,7 @@ class VenueGateway:
         changes = script.changes
         while script.pos < len(changes) and order.is_open:
             change = changes[script.pos]
-            if change.ts > now or (hold_asked and change.ts == now and _asked_for(change)):
+            if change.ts > now or (hold_asked and change.ts == now and asked_for(change)):
                 return
             script.pos += 1
             if change.status is S.SUBMITTED:
@@ -830,18 +809,3 @@ def _native_kind(order: Order) -> bool:
 def _is_native(order: Order, info: dict[str, Any]) -> bool:
     """The exchange's order is a native stop (it has a trigger price)."""
     return _native_kind(order) and bool(info.get("triggerPrice") or info.get("stopPrice") or info.get("stopLossPrice"))
-
-
-def _gross(fill: FillRecord) -> float:
-    raw = fill.raw if isinstance(fill.raw, dict) else {}
-    gross = raw.get("gross")
-    return float(gross) if isinstance(gross, (int, float)) else fill.qty
-
-
-def load_scripts(uow: Any, prior_orders: dict[int, OrderRecord]) -> dict[int, OrderScript]:
-    """The replay scripts of the orders earlier runs stored (by engine id), from the database."""
-    scripts = {}
-    for local_id, rec in prior_orders.items():
-        changes = [c for c in uow.orders.history(rec.client_order_id) if c.seq > 0]
-        scripts[local_id] = OrderScript(rec, changes, uow.orders.fills(rec.client_order_id))
-    return scripts
