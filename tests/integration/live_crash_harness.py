@@ -79,7 +79,7 @@ def _install_kill_points(spec: str) -> None:
         if new:
             hit("stored_not_sent")
 
-    def send_hook(self: Any, order: Any, kind: Any) -> None:
+    def send_hook(self: Any, order: Any, kind: Any, **how: Any) -> None:
         bridge = self.bridge
         run = bridge.run
 
@@ -91,7 +91,7 @@ def _install_kill_points(spec: str) -> None:
 
         bridge.run = run_then_kill
         try:
-            send(self, order, kind)
+            send(self, order, kind, **how)
         finally:
             bridge.run = run
 

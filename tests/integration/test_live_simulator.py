@@ -308,13 +308,16 @@ def test_fees_kept_in_the_asset_bought_leave_the_position_equal_to_the_account(
 
 
 class LowBids(Strategy):
-    """Every 10th bar: a bid 5% under the close valid for 3 minutes, and a 1%-below stop buy valid for 2."""
+    """Every 10th bar: a bid 5% under the close valid for 3 minutes, and a stop buy 50% above valid for 2 (a native
+    stop on the exchange), and one of half the cash (a fraction: sized when it triggers, so held by the bot)."""
 
     def on_bar(self) -> None:
         if len(self.data.close) % 10 == 0:
             close = float(self.data.close[-1])
             self.buy(0.001, limit=close * 0.95, valid_for="3m")
             self.buy(0.001, stop=close * 1.5, valid_for="2m")
+            self.buy(fraction=0.5, stop=close * 1.5, valid_for="2m")
+            self.buy(0.001, limit=close * 0.95, tif="ioc")  # immediate or cancel: expires on the exchange
 
 
 def test_good_till_time_orders_expire_on_the_exchange_and_held_stops_expire_here(
@@ -325,14 +328,25 @@ def test_good_till_time_orders_expire_on_the_exchange_and_held_stops_expire_here
     asyncio.run(session(sim, uows, dep, btc, 40, strategy=LowBids()))
     with uows() as uow:
         stored = uow.orders.list(deployment_id=dep.id)
-    bids = [o for o in stored if o.type.value == "limit"]
+    iocs = [o for o in stored if o.type.value == "limit" and o.tif.value == "ioc"]
+    assert len(iocs) >= 3 and all(sim.order(o.client_order_id).time_in_force == "IOC" for o in iocs)
+    gone = [o for o in iocs if not o.is_open]  # (the last one may have been placed at the last bar)
+    assert len(gone) >= 3 and all(o.status is OrderStatus.EXPIRED and o.reject_reason == "expired on the exchange"
+                                  for o in gone)  # fmt: skip
+    bids = [o for o in stored if o.type.value == "limit" and o.tif.value == "gtt"]
     stops = [o for o in stored if o.type.value == "stop"]
     assert len(bids) >= 3 and len(stops) >= 3
     done = [o for o in bids if not o.is_open]
     assert done and all(o.status is OrderStatus.CANCELLED and o.reject_reason == "good-till-time reached" for o in done)
     assert all(sim.order(o.client_order_id).status == "CANCELED" for o in done)
-    held = [o for o in stops if not o.is_open]
-    assert held and all(o.status is OrderStatus.EXPIRED and o.exchange_order_id is None for o in held)
+    native = [o for o in stops if o.exchange_order_id is not None]
+    held = [o for o in stops if o.exchange_order_id is None and not o.is_open]
+    assert len(native) >= 3 and all(sim.order(o.client_order_id).type == "STOP_LOSS" for o in native)
+    assert all(o.fraction is None and sim.order(o.client_order_id).stop_price == o.stop for o in native)
+    expired = [o for o in native if not o.is_open]
+    assert expired and all(o.reject_reason == "good-till-time reached" for o in expired)
+    assert all(sim.order(o.client_order_id).status == "CANCELED" for o in expired)
+    assert len(held) >= 3 and all(o.status is OrderStatus.EXPIRED and o.fraction == 0.5 for o in held)
     for o in done:  # cancelled at the first bar opening at or after its expiry
         cancelled_at = next(c.ts for c in uow_history(uows, o.client_order_id) if c.status is OrderStatus.CANCELLED)
         assert cancelled_at - o.created_ts == 4 * btc.timeframe  # placed at bar k's close, valid 3m after it

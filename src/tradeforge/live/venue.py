@@ -14,18 +14,18 @@ Sending an order (live phase):
 4. insufficient funds, invalid orders and other refusals become REJECTED orders with the exchange's message (the
    strategy sees them in ``on_order``); what the exchange answered (exchange id, fills) is applied at once.
 
-Stop-losses go to the exchange as native stop orders where the exchange has them (ccxt's ``stopLossPrice``:
-binance's STOP_LOSS), so they protect the position between bars and while the bot is down: the stop-loss of a trade
-whose entry has completely filled, with no take-profit beside it, on a long position (``native_stops``, on by
-default). A spot account cannot back two sell orders with one balance: before an order that needs the base asset a
-native stop holds is sent (an exit, a take-profit added to the trade), the stop is cancelled on the exchange and
-replaced by a new stop-loss order the bot holds ("moved off the exchange"). A stop the exchange refuses (say its
-price is already passed) is held by the bot instead.
+Stops go to the exchange as native stop orders where the exchange has them (ccxt's ``stopLossPrice``: binance's
+STOP_LOSS / STOP_LOSS_LIMIT), so they work between bars and while the bot is down (``native_stops``, on by
+default): the stop-loss of a trade whose entry has completely filled, with no take-profit beside it, on a long
+position; and stop or stop-limit buys of a fixed size. A spot account cannot back two sell orders with one
+balance: before an order that needs the base asset a native stop holds is sent (an exit, a take-profit added to
+the trade), the stop is cancelled on the exchange and replaced by a new stop-loss order the bot holds ("moved off
+the exchange"). A stop the exchange refuses (say its price is already passed) is held by the bot instead.
 
-Held orders (every other stop, stop-limit and trailing stop, and take-profit legs) are emulated: the gateway checks
-each closed bar's range (the simulated broker's rule, ``core.fills.match_bar``); once triggered it sends a market
-order (a limit order at the limit price for a stop-limit) under the same client order id. A stop-loss and its
-take-profit never both execute: only one is ever sent.
+Held orders (every other stop, stop-limit and trailing stop, fraction-sized stops, and take-profit legs) are
+emulated: the gateway checks each closed bar's range (the simulated broker's rule, ``core.fills.match_bar``); once
+triggered it sends a market order (a limit order at the limit price for a stop-limit) under the same client order
+id. A stop-loss and its take-profit never both execute: only one is ever sent.
 
 Fills: before each step's bars are revealed, the gateway asks the exchange about its working orders (one
 ``fetch_open_orders`` per symbol, ``fetch_order`` and ``fetch_my_trades`` for those that changed) and books every
@@ -246,7 +246,7 @@ class VenueGateway:
             engine.order_status(order, S.ACCEPTED)
             self.working.append(order)
             if self._armable(order):
-                self._send(order, OrderType.STOP)
+                self._send(order, order.type, native=True)
             return
         problem = self._prepare(order)
         if problem is not None:
@@ -258,17 +258,19 @@ class VenueGateway:
 
     # ------------------------------------------------------------------------------------ native stops
     def _armable(self, order: Order) -> bool:
-        """Whether this stop-loss goes to the exchange as a native stop order (decided when it is placed)."""
-        if not self.native_stops or self._holding or self.phase == REPLAY:
+        """Whether this stop goes to the exchange as a native stop order (decided when it is placed): a trade's
+        stop-loss, or a stop (-limit) buy of a fixed size."""
+        if not self.native_stops or self._holding or self.phase == REPLAY or not _native_kind(order):
             return False
-        if order.role != "stop_loss" or order.type is not OrderType.STOP or order.stop is None:
-            return False
-        if order.qty is None or order.oco_id is not None or int(order.side) > 0:
-            return False  # sized at trigger; paired with a take-profit (one balance, two sells); a short
+        if order.oco_id is not None:
+            return False  # paired with a take-profit: one balance cannot back two sells
         if order.parent_id is not None and order.parent_id in self.engine.open:
             return False  # its entry is still filling: its size would change
         last = self.engine.last_price_or_none(order.symbol)
-        return last is not None and order.stop < last  # else it would trigger at once: held, triggered by the bot
+        if last is None or order.stop is None:
+            return False
+        # else it would trigger at once: held, triggered by the bot at the next closed bar
+        return order.stop > last if int(order.side) > 0 else order.stop < last
 
     def _make_room(self, order: Order) -> None:
         """Before a sell is stored and sent: native stops that hold the base asset it needs (or that belong to the
@@ -284,7 +286,11 @@ class VenueGateway:
         armed = [
             w
             for w in self.working
-            if w is not order and w.symbol == order.symbol and w.is_open and self._remote[w.id].native
+            if w is not order
+            and w.symbol == order.symbol
+            and w.is_open
+            and int(w.side) < 0
+            and self._remote[w.id].native
         ]
         if not armed:
             return
@@ -415,8 +421,9 @@ class VenueGateway:
         order.qty = qty
         return None
 
-    def _send(self, order: Order, kind: OrderType) -> None:
-        """Send order as a market or limit order under its client order id; apply the answer."""
+    def _send(self, order: Order, kind: OrderType, *, native: bool = False) -> None:
+        """Send order as a market or limit order under its client order id (native: as the exchange's stop or
+        stop-limit order, kind STOP or STOP_LIMIT); apply the answer."""
         import ccxt
 
         engine, ex = self.engine, self.exchange
@@ -425,7 +432,7 @@ class VenueGateway:
         side = "buy" if int(order.side) > 0 else "sell"
         price = order.limit if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
         ex_type = "limit" if price is not None else "market"
-        arming = kind is OrderType.STOP  # a native stop order (a triggered held stop goes as MARKET)
+        arming = native
         amount = order.remaining
         if order.reduce_only:  # never more than the position holds (a spot account cannot go short)
             held = abs(engine.portfolio.books[order.strategy].position(order.symbol).qty)
@@ -440,6 +447,8 @@ class VenueGateway:
         params: dict[str, Any] = {"clientOrderId": remote.cid}
         if arming and order.stop is not None:
             params["stopLossPrice"] = ex.price_to_precision(order.symbol, order.stop)
+        if ex_type == "limit" and order.tif is TimeInForce.IOC:
+            params["timeInForce"] = "IOC"  # one chance on the exchange too; the rest expires there
         info: dict[str, Any] | None = None
         for attempt in range(1, self.bridge.attempts + 1):
             try:
@@ -803,7 +812,12 @@ class VenueGateway:
 
 
 def _native_kind(order: Order) -> bool:
-    return order.role == "stop_loss" and order.type is OrderType.STOP and int(order.side) < 0
+    """A stop the exchange can hold (spot): a trade's stop-loss (a sell), or a stop (-limit) buy of a fixed size."""
+    if order.qty is None or order.stop is None:
+        return False  # a fraction order is sized when it triggers
+    if order.role == "stop_loss":
+        return order.type is OrderType.STOP and int(order.side) < 0
+    return order.role == "entry" and order.type in (OrderType.STOP, OrderType.STOP_LIMIT) and int(order.side) > 0
 
 
 def _is_native(order: Order, info: dict[str, Any]) -> bool:
