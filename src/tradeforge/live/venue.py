@@ -767,11 +767,30 @@ class VenueGateway:
             return cost
         if currency == market.get("base"):
             return cost * price
+        rate = self._rate(str(currency), str(market.get("quote")))
+        if rate is not None:
+            return cost * rate
         if currency not in self._warned_fee:
             self._warned_fee.add(currency)
-            log.warning("%s charges fees in %s, which tradeforge cannot value: those fees are left out of the P&L",
-                        self.exchange.id, currency)  # fmt: skip
+            log.warning("%s charged a fee in %s, which tradeforge cannot value in %s (no %s/%s price): it is left "
+                        "out of the P&L", self.exchange.id, currency, market.get("quote"), currency,
+                        market.get("quote"))  # fmt: skip
         return 0.0
+
+    def _rate(self, currency: str, quote: str) -> float | None:
+        """What one unit of a fee currency (BNB) is worth in quote: the last price of its market on the exchange."""
+        import ccxt
+
+        pair = f"{currency}/{quote}"
+        if pair not in (self.exchange.markets or {}):
+            return None
+        try:
+            ticker = self.bridge.call(f"price of {pair}", partial(self.exchange.fetch_ticker, pair))
+        except (ExchangeUnavailable, ccxt.ExchangeError) as exc:
+            log.warning("cannot price a fee in %s (%s): left out of the P&L", currency, exc)
+            return None
+        last = ticker.get("last") or ticker.get("close")
+        return float(last) if last else None
 
     # ------------------------------------------------------------------------------------------------ replay
     def _play(self, order: Order, hold_asked: bool = False) -> None:
