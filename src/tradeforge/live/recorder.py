@@ -182,6 +182,7 @@ class RunRecorder:
         self.exchange_ids: dict[int, str] = {}
         self.fill_ids: dict[int, list[str]] = {}
         self.fill_raw: dict[int, list[dict[str, Any]]] = {}  # what else the venue said of each fill (gross qty...)
+        self.order_raw: dict[int, dict[str, Any]] = {}  # what the gateway notes on an order's NEW row (native...)
         self._signal_ids: dict[int, tuple[int, int | None]] = dict(self.prior.signals)
         self._signals_seen = 0
 
@@ -221,7 +222,7 @@ class RunRecorder:
             order, client_order_id=cid, run_id=self.run_id, parent_id=None if parent is None else parent.stored_id,
             signal_id=signal_id,
         )  # fmt: skip
-        stored = uow.orders.add(record)
+        stored = uow.orders.add(record, raw=self.order_raw.pop(order.id, None))
         assert stored.id is not None
         tracked = _Tracked(cid, stored.id, qty=order.qty)
         self._tracked[order.id] = tracked

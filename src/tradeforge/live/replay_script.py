@@ -8,7 +8,7 @@ again (``asked_for``), so a strategy that looks at its open orders sees what it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tradeforge.core.types import OrderStatus
@@ -35,6 +35,7 @@ class OrderScript:
     fills: list[FillRecord]
     pos: int = 0  # changes applied
     fills_used: int = 0
+    created: dict[str, Any] = field(default_factory=dict)  # what the gateway noted when it stored the order
 
 
 def gross_filled(fill: FillRecord) -> float:
@@ -47,6 +48,8 @@ def load_scripts(uow: Any, prior_orders: dict[int, OrderRecord]) -> dict[int, Or
     """The replay scripts of the orders earlier runs stored (by engine id), from the database."""
     scripts = {}
     for local_id, rec in prior_orders.items():
-        changes = [c for c in uow.orders.history(rec.client_order_id) if c.seq > 0]
-        scripts[local_id] = OrderScript(rec, changes, uow.orders.fills(rec.client_order_id))
+        history = uow.orders.history(rec.client_order_id)
+        changes = [c for c in history if c.seq > 0]
+        created = next((c.raw for c in history if c.seq == 0 and isinstance(c.raw, dict)), {})
+        scripts[local_id] = OrderScript(rec, changes, uow.orders.fills(rec.client_order_id), created=dict(created))
     return scripts

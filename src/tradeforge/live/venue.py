@@ -80,6 +80,7 @@ class VenueJournal(Protocol):
     exchange_ids: dict[int, str]
     fill_ids: dict[int, list[str]]
     fill_raw: dict[int, list[dict[str, Any]]]
+    order_raw: dict[int, dict[str, Any]]
 
     def before_send(self, order: Order) -> None: ...
 
@@ -129,6 +130,9 @@ class VenueGateway:
         self.refused_not_live = 0  # orders refused during warm-up / catch-up
         self.native_stops = native_stops and bool(self.exchange.has.get("createStopLossOrder"))
         self._holding = False  # a replacement stop-loss is being submitted: the bot holds it
+        self._replaces: str | None = None  # the client order id of the native stop it replaces
+        self._in_cancel = False  # inside cancel(): what it learns is an answer to a cancel the bot asked for
+        self._rates: dict[str, tuple[int, float | None]] = {}  # fee currency -> (step, its price in quote)
 
     engine: Engine
 
@@ -241,11 +245,15 @@ class VenueGateway:
             return
         if is_emulated(order):
             self._make_room(order)
+            native = self._armable(order)
+            if native or (self._holding and self._replaces is not None):
+                # noted on the stored order, so that a replay knows what was decided here
+                self.journal.order_raw[order.id] = {"native": True} if native else {"replaces": self._replaces}
             self.journal.before_send(order)
             self._remote[order.id] = _Remote(self.journal.client_order_id(order.id))
             engine.order_status(order, S.ACCEPTED)
             self.working.append(order)
-            if self._armable(order):
+            if native and order.is_open:
                 self._send(order, order.type, native=True)
             return
         problem = self._prepare(order)
@@ -261,6 +269,8 @@ class VenueGateway:
         """Whether this stop goes to the exchange as a native stop order (decided when it is placed): a trade's
         stop-loss, or a stop (-limit) buy of a fixed size."""
         if not self.native_stops or self._holding or self.phase == REPLAY or not _native_kind(order):
+            return False
+        if not order.is_open:
             return False
         if order.oco_id is not None:
             return False  # paired with a take-profit: one balance cannot back two sells
@@ -297,10 +307,13 @@ class VenueGateway:
         held = abs(self.engine.portfolio.books[order.strategy].position(order.symbol).qty)
         amount = order.remaining if order.qty is not None else held
         locked = sum(w.remaining for w in armed)
-        same_trade = [w for w in armed if order.trade_id is not None and w.trade_id == order.trade_id]
-        if locked + amount <= held * (1 + 1e-9) + _EPS and not same_trade:
-            return
-        for stop in armed:
+        # a sell that names no trade reduces the oldest trades first (netting): any armed stop's size could change
+        fifo = order.trade_id is None and order.role not in ("stop_loss", "take_profit")
+        if fifo or locked + amount > held * (1 + 1e-9) + _EPS:
+            moving = armed
+        else:
+            moving = [w for w in armed if w.trade_id == order.trade_id]
+        for stop in moving:
             self._disarm(stop, f"moved off the exchange: a {order.role} sell of {order.symbol} needs what it held")
 
     def _restore_replacement(self) -> None:
@@ -310,15 +323,14 @@ class VenueGateway:
         if script is None:
             return
         rec = script.record
+        replaces = str(script.created.get("replaces"))
+        if rec.stop is None:
+            return
         for trade in self.engine.portfolio.books[rec.strategy].open_trades:
             old = self.scripts.get(trade.sl_order_id) if trade.sl_order_id is not None else None
-            if old is None or old.record.parent_id != rec.parent_id or trade.sl_order_id in self.engine.open:
+            if old is None or old.record.client_order_id != replaces or trade.sl_order_id in self.engine.open:
                 continue
-            self._holding = True
-            try:
-                self.engine.set_trade_exit(trade, "stop_loss", rec.stop)
-            finally:
-                self._holding = False
+            self._place_replacement(trade, rec.stop, replaces)
             return
 
     def _replaced_here(self, stop: Order | None = None, *, any_stop: bool = False) -> OrderScript | None:
@@ -328,16 +340,13 @@ class VenueGateway:
         if script is None:
             return None
         rec = script.record
-        if rec.role != "stop_loss" or rec.type is not OrderType.STOP or rec.created_ts != self.engine.now:
+        replaces = script.created.get("replaces")
+        if replaces is None or rec.created_ts != self.engine.now or rec.stop is None:
             return None
         if any_stop:
-            return script if rec.stop is not None else None
-        candidates = [stop] if stop is not None else [w for w in self.working if self._remote[w.id].native]
-        for old in candidates:
-            old_script = self.scripts.get(old.id)
-            if old.stop == rec.stop and (old_script is None or old_script.record.parent_id == rec.parent_id):
-                return script
-        return None
+            return script
+        remote = self._remote.get(stop.id) if stop is not None else None
+        return script if remote is not None and remote.cid == replaces else None
 
     def _disarm(self, stop: Order, reason: str) -> None:
         """Cancel a native stop on the exchange; a new stop-loss at the same price, held by the bot, replaces it."""
@@ -353,11 +362,18 @@ class VenueGateway:
             return
         if stop.status is not S.CANCELLED or trade is None or not trade.is_open or stop.stop is None:
             return  # it filled (or the trade closed) meanwhile
-        self._holding = True
+        if trade.sl_order_id != stop.id:
+            return  # no longer the trade's stop-loss (the strategy is replacing it)
+        self._place_replacement(trade, stop.stop, self._remote[stop.id].cid)
+
+    def _place_replacement(self, trade: Any, price: float, replaces: str) -> None:
+        """A stop-loss the bot holds for trade, at the price of the native stop (replaces) moved off the exchange."""
+        held, noted = self._holding, self._replaces
+        self._holding, self._replaces = True, replaces
         try:
-            self.engine.set_trade_exit(trade, "stop_loss", stop.stop)
+            self.engine.set_trade_exit(trade, "stop_loss", price)
         finally:
-            self._holding = False
+            self._holding, self._replaces = held, noted
 
     def _adopt(self, order: Order, script: OrderScript) -> None:
         """Take back an order an earlier run stored: its stored answers, then (past the replay) the exchange's."""
@@ -375,15 +391,14 @@ class VenueGateway:
         self._make_room(order)
         self.journal.before_send(order)  # checks it is the stored order
         remote = _Remote(rec.client_order_id, rec.exchange_order_id, rec.exchange_order_id is not None)
-        # a stop-loss with an exchange id on a bar before it could trigger: it was sent as a native stop
-        remote.native = remote.sent and _native_kind(order) and not self._holding
+        remote.native = remote.sent and script.created.get("native") is True  # sent as a native stop
         remote.trades.update(f.fill_id for f in script.fills)
         remote.filled = sum(gross_filled(f) for f in script.fills)
         self._remote[order.id] = remote
         if rec.exchange_order_id is not None:
             self.journal.exchange_ids[order.id] = rec.exchange_order_id
         self.working.append(order)
-        self._play(order)
+        self._play(order, hold_asked=True)  # a cancel asked later is asked again
         if self.phase != REPLAY:
             self._look_up_adopted(order)
 
@@ -446,7 +461,12 @@ class VenueGateway:
                 return
         params: dict[str, Any] = {"clientOrderId": remote.cid}
         if arming and order.stop is not None:
-            params["stopLossPrice"] = ex.price_to_precision(order.symbol, order.stop)
+            try:
+                params["stopLossPrice"] = ex.price_to_precision(order.symbol, order.stop)
+            except ccxt.BaseError as exc:
+                log.warning("%s: %s cannot take stop %g (%s): held by the bot instead", remote.cid, ex.id,
+                            order.stop, exc)  # fmt: skip
+                return
         if ex_type == "limit" and order.tif is TimeInForce.IOC:
             params["timeInForce"] = "IOC"  # one chance on the exchange too; the rest expires there
         info: dict[str, Any] | None = None
@@ -507,6 +527,13 @@ class VenueGateway:
             self.working.append(order)
 
     def cancel(self, order: Order, reason: str) -> None:
+        was, self._in_cancel = self._in_cancel, True
+        try:
+            self._cancel(order, reason)
+        finally:
+            self._in_cancel = was
+
+    def _cancel(self, order: Order, reason: str) -> None:
         import ccxt
 
         self._check_phase()
@@ -710,6 +737,12 @@ class VenueGateway:
         if status in _FINAL:
             why = reason if status in ("canceled", "cancelled") and reason else f"{status} on the exchange"
             self._drop(order, _FINAL[status], why)
+            if why.endswith(" on the exchange") and order.role == "stop_loss":
+                trade = next((t for t in self.engine.portfolio.books[order.strategy].open_trades
+                              if t.id == order.trade_id and t.sl_order_id == order.id), None)  # fmt: skip
+                if trade is not None:
+                    log.error("%s: the stop-loss of trade %d was %s on the exchange: the trade has no stop-loss now "
+                              "(set one again, e.g. trade.sl = ...)", remote.cid, trade.id, status)  # fmt: skip
         elif status == "closed" and filled <= remote.filled + 1e-9:
             # closed with less than asked (rounding on the exchange's side): the rest will not fill
             self._drop(order, S.CANCELLED, f"closed on the exchange with {order.filled_qty:g} of {order.qty:g} filled")
@@ -745,9 +778,10 @@ class VenueGateway:
         remote.trades.add(tid)
         if qty <= 0:
             return
-        self.journal.fill_raw.setdefault(order.id, []).append(
-            {"gross": amount, "fee_currency": fee_info.get("currency")}
-        )
+        raw: dict[str, Any] = {"gross": amount, "fee_currency": fee_info.get("currency")}
+        if self._in_cancel:
+            raw["asked"] = True  # learned from a cancel's answer: a replay books it when it asks again
+        self.journal.fill_raw.setdefault(order.id, []).append(raw)
         liquidity = Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER
         self.journal.fill_ids.setdefault(order.id, []).append(tid)
         log.info("%s %s: %s %g of %g at %g, fee %g (trade %s)", remote.cid, order.symbol, order.side.name.lower(), qty,
@@ -784,13 +818,19 @@ class VenueGateway:
         pair = f"{currency}/{quote}"
         if pair not in (self.exchange.markets or {}):
             return None
+        step = self.engine.step if hasattr(self, "engine") else -1
+        cached = self._rates.get(pair)
+        if cached is not None and cached[0] == step:
+            return cached[1]  # asked once per bar
+        rate = None
         try:
             ticker = self.bridge.call(f"price of {pair}", partial(self.exchange.fetch_ticker, pair))
+            last = ticker.get("last") or ticker.get("close")
+            rate = float(last) if last else None
         except (ExchangeUnavailable, ccxt.ExchangeError) as exc:
             log.warning("cannot price a fee in %s (%s): left out of the P&L", currency, exc)
-            return None
-        last = ticker.get("last") or ticker.get("close")
-        return float(last) if last else None
+        self._rates[pair] = (step, rate)
+        return rate
 
     # ------------------------------------------------------------------------------------------------ replay
     def _play(self, order: Order, hold_asked: bool = False) -> None:
@@ -810,6 +850,9 @@ class VenueGateway:
                 if script.fills_used >= len(script.fills):
                     return  # the fill row is stored after its status row: not there, so not stored
                 fill = script.fills[script.fills_used]
+                if hold_asked and change.ts == now and isinstance(fill.raw, dict) and fill.raw.get("asked"):
+                    script.pos -= 1  # learned from a cancel asked later in this step: booked when it is asked
+                    return
                 script.fills_used += 1
                 self.journal.fill_ids.setdefault(order.id, []).append(fill.fill_id)
                 self.journal.fill_raw.setdefault(order.id, []).append(fill.raw if isinstance(fill.raw, dict) else {})
