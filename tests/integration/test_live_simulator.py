@@ -458,3 +458,47 @@ def test_with_native_stops_off_the_bot_holds_every_stop_loss(
     assert len(stops) >= 3 and not [o for o in sim.orders() if o.type == "STOP_LOSS"]
     # triggered on a closed bar, they went out as market orders
     assert all(sim.order(o.client_order_id).type == "MARKET" for o in stops if o.exchange_order_id is not None)
+
+
+class RatchetStop(Strategy):
+    """Long with a stop-loss 0.1% under the close whenever flat; the stop follows the close up (a new stop order
+    each time); every 8th bar in a trade it sells by itself."""
+
+    def on_start(self) -> None:
+        self.bars_in = 0
+
+    def on_bar(self) -> None:
+        close = float(self.data.close[-1])
+        held = self.position().qty
+        if self.orders and held <= 0:
+            return
+        if held <= 0:
+            self.bars_in = 0
+            self.buy(0.01, sl=close * 0.999)
+            return
+        self.bars_in += 1
+        if self.bars_in % 8 == 0:
+            self.close()
+            return
+        for trade in self.trades:
+            stop = self.engine.open.get(trade.sl_order_id) if trade.sl_order_id is not None else None
+            if stop is not None and stop.stop is not None and close * 0.999 > stop.stop + 0.01:
+                self.engine.set_trade_exit(trade, "stop_loss", close * 0.999)
+
+
+def test_a_stop_loss_moved_by_the_strategy_is_replaced_on_the_exchange_across_a_restart(
+    sim: ExchangeSimulator, db: ScratchDatabase, btc: BarSeries
+) -> None:
+    uows = db.uow_factory()
+    dep = deploy(uows)
+    asyncio.run(session(sim, uows, dep, btc, 40, strategy=RatchetStop()))
+    sim.advance(2)
+    live, outcome = asyncio.run(session(sim, uows, dep, btc, 40, strategy=RatchetStop()))
+    assert outcome.status == "stopped"
+    assert_exchange_matches_database(sim, uows, dep, live.engine.portfolio.net_qty.get(SYM, 0.0))
+    with uows() as uow:
+        stored = uow.orders.list(deployment_id=dep.id)
+    moved = [o for o in stored if o.reject_reason.startswith("stop-loss of trade")]
+    assert len(moved) >= 3 and all(sim.order(o.client_order_id).status == "CANCELED" for o in moved)
+    assert sum(1 for o in sim.orders() if o.type == "STOP_LOSS" and o.is_open) <= 1  # never two at once
+    assert not [o for o in stored if "refused" in o.reject_reason]
