@@ -156,9 +156,10 @@ LOG_TAIL = 60  # lines of a paper process's stderr shown when a check fails (mor
 
 
 class Paper:
-    """A paper process whose stderr is read on a thread (every line kept, for the diagnostics)."""
+    """A paper process (this file run as a script, or another harness's) whose stderr is read on a thread (every
+    line kept, for the diagnostics)."""
 
-    def __init__(self, args: list[str], crash_at: str | None) -> None:
+    def __init__(self, args: list[str], crash_at: str | None, script: Path = HERE) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("TF_CRASH_AT", None)
         if crash_at:
@@ -166,7 +167,7 @@ class Paper:
         self.args = args
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+            [sys.executable, str(script), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []

@@ -21,17 +21,16 @@ open orders agree. The strategy's trades carry stop-losses, placed on the exchan
 from __future__ import annotations
 
 import os
-import queue
 import random
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from crash_harness import Paper
 
 HERE = Path(__file__).resolve()
 SYM = "BTC/USDT"
@@ -131,50 +130,11 @@ def _main() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the parent
-class Bot:
+class Bot(Paper):
+    """A `tradeforge live` bot process (this file run as a script), its stderr read on a thread."""
+
     def __init__(self, args: list[str], crash_at: str | None) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("TF_CRASH_AT", None)
-        if crash_at:
-            env["TF_CRASH_AT"] = crash_at
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line)
-
-    def drain(self) -> str:
-        while True:
-            try:
-                self.log.append(self.lines.get_nowait())
-            except queue.Empty:
-                return "".join(self.log)
-
-    def wait_for(self, text: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.drain():
-                return True
-            if self.proc.poll() is not None:
-                return text in self.drain()
-            time.sleep(0.02)
-        return False
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        time.sleep(0.05)
-        self.drain()
+        super().__init__(args, crash_at, script=HERE)
 
 
 @dataclass
