@@ -58,6 +58,7 @@ from tradeforge.core.errors import ConfigError
 from tradeforge.core.fills import match_bar, update_trailing
 from tradeforge.core.orders import Order
 from tradeforge.core.series import Stream
+from tradeforge.core.trades import Trade
 from tradeforge.core.types import Liquidity, OrderStatus, OrderType, TimeInForce
 from tradeforge.live.bridge import ExchangeBridge, ExchangeUnavailable
 from tradeforge.live.replay_script import OrderScript, asked_for, gross_filled
@@ -233,15 +234,11 @@ class VenueGateway:
         if script is not None:  # placed by an earlier run (on a bar it ran, or the one it stopped in)
             self._adopt(order, script)
             return
-        refused = self.phase == REPLAY or (self.phase == CATCHUP and order.role not in ("stop_loss", "take_profit"))
-        if refused and self._replaced_here(any_stop=True) is not None:
-            self._make_room(order)  # a crash stored the stop-loss this sell moved, not the sell itself
-        if self.phase == REPLAY:
-            self._not_sent(order, "warm-up: orders are sent from the first live bar on")
-            return
-        if self.phase == CATCHUP and order.role not in ("stop_loss", "take_profit"):
-            what = "warm-up" if self.replay_until is None else "catch-up after a restart"
-            self._not_sent(order, f"{what}: orders are sent from the first live bar on (this bar closed before)")
+        refusal = self._refusal(order)
+        if refusal is not None:
+            if self._replacement_here() is not None:
+                self._make_room(order)  # a crash stored the stop-loss this sell moved, not the sell itself
+            self._not_sent(order, refusal)
             return
         if is_emulated(order):
             self._make_room(order)
@@ -263,6 +260,20 @@ class VenueGateway:
         self._make_room(order)
         self.journal.before_send(order)
         self._send(order, order.type)
+
+    def _refusal(self, order: Order) -> str | None:
+        """Why a new order is not sent in this phase (warm-up, catch-up), or None."""
+        if self.phase == REPLAY:
+            return "warm-up: orders are sent from the first live bar on"
+        if self.phase == CATCHUP and order.role not in ("stop_loss", "take_profit"):
+            what = "warm-up" if self.replay_until is None else "catch-up after a restart"
+            return f"{what}: orders are sent from the first live bar on (this bar closed before)"
+        return None
+
+    def _trade_of(self, order: Order) -> Trade | None:
+        """The open trade an exit leg belongs to."""
+        book = self.engine.portfolio.books[order.strategy]
+        return next((t for t in book.open_trades if t.id == order.trade_id), None)
 
     # ------------------------------------------------------------------------------------ native stops
     def _armable(self, order: Order) -> bool:
@@ -319,54 +330,47 @@ class VenueGateway:
     def _restore_replacement(self) -> None:
         """A run stopped after storing the held replacement of a native stop and before storing the stop's cancel,
         and the stop is known closed by now (looked up after the replay): place the replacement again."""
-        script = self._replaced_here(any_stop=True)
-        if script is None:
+        script = self._replacement_here()
+        stop = script.record.stop if script is not None else None
+        if script is None or stop is None:
             return
         rec = script.record
-        replaces = str(script.created.get("replaces"))
-        if rec.stop is None:
-            return
+        replaces = str(script.created["replaces"])
         for trade in self.engine.portfolio.books[rec.strategy].open_trades:
             old = self.scripts.get(trade.sl_order_id) if trade.sl_order_id is not None else None
             if old is None or old.record.client_order_id != replaces or trade.sl_order_id in self.engine.open:
                 continue
-            self._place_replacement(trade, rec.stop, replaces)
+            self._place_replacement(trade, stop, replaces)
             return
 
-    def _replaced_here(self, stop: Order | None = None, *, any_stop: bool = False) -> OrderScript | None:
-        """In a replay: the stored order the engine places next, when it is the replacement an earlier run placed at
-        this step for a native stop it moved off the exchange (stop, or any native stop resting now)."""
+    def _replacement_here(self) -> OrderScript | None:
+        """The stored order the engine places next, when an earlier run placed it at this step as the held
+        replacement of a native stop it moved off the exchange (its NEW row names that stop: "replaces")."""
         script = self.scripts.get(self.engine.next_order_id)
-        if script is None:
+        if script is None or "replaces" not in script.created or script.record.created_ts != self.engine.now:
             return None
-        rec = script.record
-        replaces = script.created.get("replaces")
-        if replaces is None or rec.created_ts != self.engine.now or rec.stop is None:
-            return None
-        if any_stop:
-            return script
-        remote = self._remote.get(stop.id) if stop is not None else None
-        return script if remote is not None and remote.cid == replaces else None
+        return script
 
     def _disarm(self, stop: Order, reason: str) -> None:
         """Cancel a native stop on the exchange; a new stop-loss at the same price, held by the bot, replaces it."""
-        book = self.engine.portfolio.books[stop.strategy]
-        trade = next((t for t in book.open_trades if t.id == stop.trade_id), None)
+        trade = self._trade_of(stop)
+        cid = self._remote[stop.id].cid
         self.cancel(stop, reason)
-        if stop.is_open and self.phase == REPLAY and self._replaced_here(stop) is not None:
+        replacement = self._replacement_here() if stop.is_open and self.phase == REPLAY else None
+        if replacement is not None and replacement.created["replaces"] == cid:
             # the run that moved it stopped before storing the cancel's answer, after storing its replacement: the
             # exchange had cancelled it
             self._drop(stop, S.CANCELLED, reason)
         if stop.is_open:
-            log.error("%s could not be cancelled: it stays on the exchange", self._remote[stop.id].cid)
+            log.error("%s could not be cancelled: it stays on the exchange", cid)
             return
         if stop.status is not S.CANCELLED or trade is None or not trade.is_open or stop.stop is None:
             return  # it filled (or the trade closed) meanwhile
         if trade.sl_order_id != stop.id:
             return  # no longer the trade's stop-loss (the strategy is replacing it)
-        self._place_replacement(trade, stop.stop, self._remote[stop.id].cid)
+        self._place_replacement(trade, stop.stop, cid)
 
-    def _place_replacement(self, trade: Any, price: float, replaces: str) -> None:
+    def _place_replacement(self, trade: Trade, price: float, replaces: str) -> None:
         """A stop-loss the bot holds for trade, at the price of the native stop (replaces) moved off the exchange."""
         held, noted = self._holding, self._replaces
         self._holding, self._replaces = True, replaces
@@ -738,9 +742,8 @@ class VenueGateway:
             why = reason if status in ("canceled", "cancelled") and reason else f"{status} on the exchange"
             self._drop(order, _FINAL[status], why)
             if why.endswith(" on the exchange") and order.role == "stop_loss":
-                trade = next((t for t in self.engine.portfolio.books[order.strategy].open_trades
-                              if t.id == order.trade_id and t.sl_order_id == order.id), None)  # fmt: skip
-                if trade is not None:
+                trade = self._trade_of(order)
+                if trade is not None and trade.sl_order_id == order.id:
                     log.error("%s: the stop-loss of trade %d was %s on the exchange: the trade has no stop-loss now "
                               "(set one again, e.g. trade.sl = ...)", remote.cid, trade.id, status)  # fmt: skip
         elif status == "closed" and filled <= remote.filled + 1e-9:
