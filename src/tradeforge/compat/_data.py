@@ -8,34 +8,40 @@ import numpy as np
 import pandas as pd
 
 
-class _Array(np.ndarray):
-    """An ndarray with a ``name``, options and the data's index; ``.s`` and ``.df`` give pandas views."""
+def _rebuild(root: type[_Array], values: np.ndarray, name: Any, opts: dict[str, Any]) -> _Array:
+    """Unpickle an _Array (its per-array class is made anew: it cannot be imported by name)."""
+    return root(values, name=name, **opts)
 
-    name: Any
-    _opts: dict[str, Any]
+
+class _Array(np.ndarray):
+    """An ndarray with a ``name``, options and the data's index; ``.s`` and ``.df`` give pandas views.
+
+    Each array built here gets its own subclass holding its name and options as class attributes, so every view
+    of it (one per indicator per bar, as the strategy sees the data grow) has them without a Python-level
+    ``__array_finalize__`` call: numpy makes such views at C speed. Setting ``name`` on any of them renames the
+    array and all its views.
+    """
+
+    _root: type[_Array]
+    _name: Any = ""
+    _opts: dict[str, Any] = {}  # noqa: RUF012 - per-array classes replace it, nothing mutates it in place
 
     def __new__(cls, array: Any, *, name: Any = None, **opts: Any) -> _Array:
-        obj = np.asarray(array).view(cls)
-        obj.name = name if name is not None else getattr(array, "name", "")
-        obj._opts = opts
-        return obj
+        root = getattr(cls, "_root", cls)  # _Array or _Indicator (a user's subclass of them)
+        own = type(root.__name__, (root,), {"_root": root, "_name": "", "_opts": opts, "__module__": root.__module__})
+        own._name = name if name is not None else getattr(array, "name", "")
+        return np.asarray(array).view(own)  # type: ignore[no-any-return]
 
-    def __array_finalize__(self, obj: Any) -> None:
-        # views (one per indicator per bar) share their parent's name and options: one assignment, no copies
-        d = getattr(obj, "__dict__", None)
-        if d:
-            self.__dict__ = d
-        else:
-            self.name = ""
-            self._opts = {}
+    @property
+    def name(self) -> Any:
+        return type(self)._name
 
-    def __reduce__(self) -> Any:  # keep name and options through pickling (worker processes)
-        value = super().__reduce__()
-        return value[0], value[1], (*value[2], self.__dict__)
+    @name.setter
+    def name(self, value: Any) -> None:
+        type(self)._name = value
 
-    def __setstate__(self, state: Any) -> None:
-        self.__dict__.update(state[-1])
-        super().__setstate__(state[:-1])
+    def __reduce__(self) -> Any:  # pickling (worker processes): the values, name and options
+        return _rebuild, (getattr(type(self), "_root", type(self)), np.asarray(self), self.name, self._opts)
 
     def __bool__(self) -> bool:
         try:
