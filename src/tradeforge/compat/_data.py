@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -28,9 +28,11 @@ class _Array(np.ndarray):
 
     def __new__(cls, array: Any, *, name: Any = None, **opts: Any) -> _Array:
         root = getattr(cls, "_root", cls)  # _Array or _Indicator (a user's subclass of them)
-        own = type(root.__name__, (root,), {"_root": root, "_name": "", "_opts": opts, "__module__": root.__module__})
-        own._name = name if name is not None else getattr(array, "name", "")
-        return np.asarray(array).view(own)  # type: ignore[no-any-return]
+        label = name if name is not None else getattr(array, "name", "")
+        own = type(
+            root.__name__, (root,), {"_root": root, "_name": label, "_opts": opts, "__module__": root.__module__}
+        )
+        return cast(_Array, np.asarray(array).view(own))
 
     @property
     def name(self) -> Any:
