@@ -370,8 +370,9 @@ class Execution:
 
         at_step dates the fill (and the trades it opens or closes) at an earlier step's close although it is
         booked now: the account changes from the current step on (Backtesting.py's trade_on_close)."""
-        ts, bar = self.now, self.step
-        if at_step is not None and 0 <= at_step < self.step:
+        now = ts = self.now
+        step = bar = self.step
+        if at_step is not None and 0 <= at_step < step:
             bar = at_step
             ts = int(self._batch_ts[at_step]) if self._batch_ts is not None else self.step_ts[at_step]
         # positional: order_id, strategy, symbol, side, qty, price, fee, ts, bar, liquidity, reason
@@ -379,19 +380,22 @@ class Execution:
         self.fills.append(fill)
         order.record_fill(qty, price, fee)
         change = self.portfolio.apply_fill(
-            fill, trade_id=order.trade_id, tag=order.tag, step=None if bar == self.step else self.step
+            fill, trade_id=order.trade_id, tag=order.tag, step=None if bar == step else step
         )
-        done = order.filled_qty >= (order.qty or 0.0) - 1e-12 * max(1.0, order.qty or 0.0)
-        status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
-        order.transition(status, self.now)
+        wanted = order.qty or 0.0
+        done = order.filled_qty >= wanted - 1e-12 * max(1.0, wanted)
+        order.transition(OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now)
         if done:
             self.open.pop(order.id, None)
         for trade in change.closed:
-            self._cancel_contingent(trade, keep=order.id)
+            if trade.sl_order_id is not None or trade.tp_order_id is not None:
+                self._cancel_contingent(trade, keep=order.id)
         for trade in change.reduced:
-            self._resize_contingent(trade)
-        for trade in change.opened:
-            self._attach_contingent(order, trade)
+            if trade.sl_order_id is not None or trade.tp_order_id is not None:
+                self._resize_contingent(trade)
+        if order.sl is not None or order.tp is not None:
+            for trade in change.opened:
+                self._attach_contingent(order, trade)
         self._notify(order)
         if order.strategy in self._wants_trades:
             strategy = self._by_name[order.strategy]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from tradeforge.core.errors import ConfigError
 from tradeforge.core.events import Fill
 from tradeforge.core.trades import Position, Trade
-from tradeforge.core.types import Instrument, PositionMode
+from tradeforge.core.types import Instrument, PositionMode, Side
 
 # Quantities within this fraction of each other are equal: sums of fills carry float rounding ("dust"), and a
 # close of 249998.2 units must not leave a 3e-11 trade behind or open one the other way.
@@ -140,55 +140,66 @@ class Portfolio:
         step: the engine step whose equity the fill changes first (default fill.bar). It differs from fill.bar
         only for a fill dated at an earlier bar's close but booked with a later step (Backtesting.py's
         trade_on_close convention)."""
-        inst = self.instruments[fill.symbol]
+        symbol = fill.symbol
+        inst = self.instruments[symbol]
         book = self.books[fill.strategy]
-        signed = fill.signed_qty
-        value = fill.qty * fill.price * inst.multiplier
-        flow = -signed * fill.price * inst.multiplier - fill.fee
+        qty, price, fee = fill.qty, fill.price, fill.fee
+        signed = qty if fill.side is Side.BUY else -qty
+        mult = inst.multiplier
+        value = qty * price * mult
+        flow = -signed * price * mult - fee
         self.cash += flow
         book.cash += flow
-        self.fees += fill.fee
-        book.fees += fill.fee
+        self.fees += fee
+        book.fees += fee
         self.turnover += value
         book.turnover += value
 
-        pos = book.position(fill.symbol)
-        pos.fees += fill.fee
-        change = TradeChange()
-        remaining = fill.qty
-        dust = _DUST * max(1.0, fill.qty)
-        fee_per_unit = fill.fee / fill.qty
+        pos = book.positions.get(symbol)
+        if pos is None:
+            pos = book.position(symbol)
+        pos.fees += fee
+        change = TradeChange([], [], [])
+        remaining = qty
+        dust = _DUST * (qty if qty > 1.0 else 1.0)
+        fee_per_unit = fee / qty
+        trades = book.open_trades
         if trade_id is not None:  # an exit aimed at one trade (stop-loss, take-profit, hedging close)
-            target = next((t for t in book.open_trades if t.id == trade_id), None)
-            if target is not None and target.symbol == fill.symbol and (target.size > 0) != (signed > 0):
-                remaining = self._close_part(book, target, remaining, fill, fee_per_unit, change)
-        if self.mode is PositionMode.NETTING:
+            for target in trades:
+                if target.id == trade_id:
+                    if target.symbol == symbol and (target.size > 0) != (signed > 0):
+                        remaining = self._close_part(book, target, remaining, fill, fee_per_unit, change)
+                    break
+        if self.mode is PositionMode.NETTING and remaining > dust and trades:
             # opposite fills close open trades first in, first out
-            for trade in [t for t in book.open_trades if t.symbol == fill.symbol]:
+            for trade in [t for t in trades if t.symbol == symbol]:
                 if remaining <= dust:
                     break
                 if (trade.size > 0) == (signed > 0):
                     continue
                 remaining = self._close_part(book, trade, remaining, fill, fee_per_unit, change)
         if remaining > dust:
-            opened = self._open_or_grow(book, fill, remaining * int(fill.side), fee_per_unit * remaining, tag)
+            opened = self._open_or_grow(
+                book, fill, remaining if signed > 0 else -remaining, fee_per_unit * remaining, tag
+            )
             change.opened.append(opened)
 
-        new_qty = pos.qty + signed
-        if abs(new_qty) <= _DUST * max(1.0, abs(pos.qty)):
+        old_qty = pos.qty
+        new_qty = old_qty + signed
+        if abs(new_qty) <= _DUST * max(1.0, abs(old_qty)):
             new_qty = 0.0
-        self._update_position(pos, book, fill.symbol, new_qty)
-        account_qty = self.net_qty.get(fill.symbol, 0.0) + signed
+        self._update_position(pos, book, symbol, new_qty)
+        account_qty = self.net_qty.get(symbol, 0.0) + signed
         if abs(account_qty) <= _DUST * max(1.0, abs(signed)):
             account_qty = 0.0
-        self.net_qty[fill.symbol] = account_qty
+        self.net_qty[symbol] = account_qty
 
         self.ledger_step.append(fill.bar if step is None else step)
-        self.ledger_symbol.append(fill.symbol)
+        self.ledger_symbol.append(symbol)
         self.ledger_qty.append(account_qty)
         self.ledger_cash.append(self.cash)
         self.ledger_book.append(fill.strategy)
-        self.ledger_book_qty.append(pos.qty)
+        self.ledger_book_qty.append(new_qty)
         self.ledger_book_cash.append(book.cash)
         return change
 
@@ -212,19 +223,13 @@ class Portfolio:
                 trade.entry_fee += fee
                 return trade
         self._trade_seq += 1
+        # positional (id, strategy, symbol, size, entry price/ts/bar/order, multiplier, fee): one per trade
         trade = Trade(
-            id=self._trade_seq,
-            strategy=fill.strategy,
-            symbol=fill.symbol,
-            size=signed_qty,
-            entry_price=fill.price,
-            entry_ts=fill.ts,
-            entry_bar=fill.bar,
-            entry_order_id=fill.order_id,
-            multiplier=self.instruments[fill.symbol].multiplier,
-            entry_fee=fee,
-            tag=tag,
-        )
+            self._trade_seq, fill.strategy, fill.symbol, signed_qty, fill.price, fill.ts, fill.bar, fill.order_id,
+            self.instruments[fill.symbol].multiplier, fee,
+        )  # fmt: skip
+        if tag:
+            trade.tag = tag
         book.open_trades.append(trade)
         return trade
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 CommissionFunc = Callable[[float, float], float]
 
 _INF = math.inf
+_TAKER = Liquidity.TAKER
 
 
 def _no_commission(size: float, price: float) -> float:
@@ -152,18 +153,20 @@ class SequentialBroker:
 
     def _filled(self, order: Order, qty: float, price: float, fee: float, reason: str, at: int) -> None:
         self._trade_sums.pop(order.strategy, None)
-        self.engine.order_filled(order, qty, price, fee, Liquidity.TAKER, reason, at_step=at)
+        self.engine.order_filled(order, qty, price, fee, _TAKER, reason, at)
 
     def margin_available(self, strategy: str, price_of: Callable[[str], float]) -> float:
         """Equity not pledged for open trades (every trade counts, long and short: hedged trades too)."""
         trades = self.engine.portfolio.books[strategy].open_trades
+        if not trades:
+            return max(0.0, self.book_cash(strategy))
         lev = self.engine.portfolio.leverage
         used = sum(abs(t.size) * price_of(t.symbol) / lev for t in trades)
         return max(0.0, self.equity(strategy, price_of) - used)
 
     def _price_of(self, stream: Stream, i: int) -> Callable[[str], float]:
         """Prices as Backtesting.py values the account while it processes bar i: that bar's close."""
-        close_i = float(stream.column("close")[i])
+        close_i = stream.column("close").item(i)
         symbol = stream.symbol
         engine = self.engine
 
@@ -193,10 +196,10 @@ class SequentialBroker:
     def process(self, stream: Stream, i: int) -> None:
         """Process the queue against bar i of stream (Backtesting.py's _process_orders)."""
         col = stream.column
-        o = float(col("open")[i])
-        h = float(col("high")[i])
-        low = float(col("low")[i])
-        prev_close = float(col("close")[i - 1]) if i > 0 else o
+        o = col("open").item(i)
+        h = col("high").item(i)
+        low = col("low").item(i)
+        prev_close = col("close").item(i - 1) if i > 0 else o
         symbol = stream.symbol
         price_of = self._price_of(stream, i)
         step = self.engine.step
@@ -241,7 +244,12 @@ class SequentialBroker:
     # --------------------------------------------------------------- exits
     def _close_trade_order(self, order: Order, price: float, at: int) -> None:
         """An exit aimed at one trade: close min(order, trade) of it at price."""
-        trade = next((t for t in self._trades(order) if t.id == order.trade_id), None)
+        trade_id = order.trade_id
+        trade = None
+        for t in self.engine.portfolio.books[order.strategy].open_trades:
+            if t.id == trade_id:
+                trade = t
+                break
         if trade is None or (trade.size > 0) == (order.side is Side.BUY):
             self._remove(order)
             self.engine.order_status(order, OrderStatus.CANCELLED, "the trade it closes is already closed")
