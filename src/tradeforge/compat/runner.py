@@ -98,6 +98,10 @@ class Run:
         self.adapter.on_bar = self.on_bar  # type: ignore[method-assign]  # the engine calls Run.on_bar directly
         self.engine.add_strategy(self.adapter, symbols, cash)
         self.book = portfolio.books[self.adapter.name]
+        # what on_bar reads each bar (containers the broker and the book change in place)
+        self._open_trades = self.book.open_trades
+        self._cash = self.broker.cash
+        self._trade_sums = self.broker._trade_sums
         self._name = self.adapter.name
         self.close = self.closes[self.symbol]
         self._closes: list[float] = self.close.tolist()
@@ -139,13 +143,13 @@ class Run:
         for attr, indicator, flat in self._indicator_attrs:
             attrs[attr] = indicator[:stop] if flat else indicator[..., :stop]
         # Backtesting.py's broker.next(): the orders were processed; log equity; stop when it is gone
-        broker = self.broker
         name = self._name
-        if self.book.open_trades:
-            _, size, cost = broker._trade_sums.get(name) or broker._sums(name)
-            equity = broker.book_cash(name) + (self._closes[k] * size - cost)
-        else:
-            equity = broker.book_cash(name)
+        equity = self._cash.get(name)
+        if equity is None:
+            equity = self.broker.book_cash(name)
+        if self._open_trades:
+            _, size, cost = self._trade_sums.get(name) or self.broker._sums(name)
+            equity += self._closes[k] * size - cost
         self._equity[k] = equity
         if equity <= 0:
             self._out_of_money(k)

@@ -166,7 +166,7 @@ class SequentialBroker:
 
     def _price_of(self, stream: Stream, i: int) -> Callable[[str], float]:
         """Prices as Backtesting.py values the account while it processes bar i: that bar's close."""
-        close_i = stream.column("close").item(i)
+        close_i = float(stream.column("close").item(i))
         symbol = stream.symbol
         engine = self.engine
 
