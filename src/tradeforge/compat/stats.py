@@ -32,20 +32,22 @@ class _Stats(pd.Series):
             return str(super().fillna(np.nan).to_string(na_rep="--", dtype=True))
 
 
-def drawdown_duration(dd: np.ndarray, index: pd.Index) -> pd.Series:
-    """Duration of each drawdown period at the bar it ends (recovery or last bar), NaN elsewhere."""
+def drawdown_duration(dd: np.ndarray, index: pd.Index) -> np.ndarray:
+    """Duration of each drawdown period at the bar it ends (recovery or last bar), NaN (NaT) elsewhere: index
+    differences, timedelta64 in the index's unit for a DatetimeIndex."""
     n = len(dd)
     iloc = np.unique(np.r_[np.flatnonzero(dd == 0), n - 1])
     prev = np.r_[-2, iloc[:-1]]
     keep = (iloc > prev + 1) & (prev >= 0)
     ends, starts = iloc[keep], prev[keep]
+    out: np.ndarray
     if isinstance(index, pd.DatetimeIndex):
-        out = pd.Series(pd.NaT, index=index, dtype=f"timedelta64[{index.unit}]")
+        kind = np.dtype(f"timedelta64[{index.unit}]")
+        out = np.full(n, np.timedelta64("NaT", index.unit), dtype=kind)
     else:
-        out = pd.Series(np.nan, index=index, dtype=float)
+        out = np.full(n, np.nan)
     if len(ends):
-        values = index[ends] - index[starts]
-        out.iloc[ends] = np.asarray(values)
+        out[ends] = np.asarray(index[ends] - index[starts])
     return out
 
 
@@ -53,8 +55,7 @@ def equity_frame(equity: np.ndarray, index: pd.Index) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = 1 - equity / np.maximum.accumulate(equity)
     return pd.DataFrame(
-        {"Equity": equity, "DrawdownPct": dd, "DrawdownDuration": drawdown_duration(dd, index).values},
-        index=index,
+        {"Equity": equity, "DrawdownPct": dd, "DrawdownDuration": drawdown_duration(dd, index)}, index=index
     )
 
 
