@@ -40,6 +40,11 @@ class _Array(np.ndarray):
 
     @name.setter
     def name(self, value: Any) -> None:
+        cls = type(self)
+        if "_root" not in cls.__dict__:  # made by .view(_Array): give it a class of its own before renaming
+            self.__class__ = type(
+                cls.__name__, (cls,), {"_root": cls, "_opts": cls._opts, "__module__": cls.__module__}
+            )
         type(self)._name = value
 
     def __reduce__(self) -> Any:  # pickling (worker processes): the values, name and options

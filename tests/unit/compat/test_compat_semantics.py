@@ -162,3 +162,26 @@ def test_closed_trades_views_are_stable() -> None:
     assert len(views[-1]) == len(stats["_trades"]) > 5
     for earlier in views:
         assert all(a is b for a, b in zip(earlier, views[-1], strict=False))
+
+
+def test_data_arrays_keep_name_and_options_through_views_copies_and_pickling() -> None:
+    # each array has its own class carrying its name and options: the per-bar views share them without a
+    # Python __array_finalize__, renaming one renames its views, and another array is never affected
+    import pickle
+
+    import numpy as np
+
+    from tradeforge.compat._data import _Array, _Indicator
+
+    ind = _Indicator(np.arange(10.0), name="sma", overlay=True)
+    other = _Indicator(np.arange(10.0), name="rsi")
+    view = ind[:4]
+    assert (view.name, view._opts, isinstance(view, _Indicator)) == ("sma", {"overlay": True}, True)
+    assert (ind + 1).name == "sma"
+    back = pickle.loads(pickle.dumps(view))
+    assert (back.name, back._opts, back.tolist()) == ("sma", {"overlay": True}, [0.0, 1.0, 2.0, 3.0])
+    view.name = "fast"
+    assert (ind.name, other.name) == ("fast", "rsi")
+    plain = np.arange(3.0).view(_Array)  # a class of its own is made on renaming: _Array itself is untouched
+    plain.name = "x"
+    assert (plain.name, np.arange(3.0).view(_Array).name, _Array(np.arange(2.0)).name) == ("x", "", "")
