@@ -85,6 +85,7 @@ def trades_frame(
     tags: Sequence[Any],
     indicators: Sequence[Any] = (),
     sizes: Sequence[float] | None = None,
+    fees: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Backtesting.py's ``_trades`` frame. sizes: the sizes as Backtesting.py types them (ints, or floats for
     trades split by trade.close()), which decide the Size column's dtype; default: ints when all are whole."""
@@ -96,7 +97,9 @@ def trades_frame(
     size = np.array([t.size for t in trades], dtype=float)
     entry = np.array([t.entry_price for t in trades], dtype=float)
     exit_ = np.array([t.exit_price for t in trades], dtype=float)
-    fees = np.array([commission(t.size, t.exit_price) + commission(t.size, t.entry_price) for t in trades], float)
+    if fees is None:
+        fees = [commission(t.size, t.exit_price) + commission(t.size, t.entry_price) for t in trades]
+    fee = np.array(fees, dtype=float)
     entry_bar = np.array([t.entry_bar for t in trades], dtype=np.int64)
     exit_bar = np.array([t.exit_bar for t in trades], dtype=np.int64)
     size_column: Any
@@ -114,9 +117,9 @@ def trades_frame(
         "ExitPrice": exit_,
         "SL": pd.Series(list(sl), dtype=object if all(v is None for v in sl) and len(sl) else float),
         "TP": pd.Series(list(tp), dtype=object if all(v is None for v in tp) and len(tp) else float),
-        "PnL": size * (exit_ - entry) - fees,
-        "Commission": fees,
-        "ReturnPct": np.copysign(1.0, size) * (exit_ / entry - 1) - fees / (np.abs(size) * entry),
+        "PnL": size * (exit_ - entry) - fee,
+        "Commission": fee,
+        "ReturnPct": np.copysign(1.0, size) * (exit_ / entry - 1) - fee / (np.abs(size) * entry),
         "EntryTime": entry_time,
         "ExitTime": exit_time,
         "Duration": exit_time - entry_time,
@@ -140,18 +143,32 @@ def run_stats(
     Hold is measured on; symbol_column: add each trade's Symbol to _trades (multi-asset runs)."""
     closed = list(run.book.closed_trades)
     fee = run.commission
+    float_sizes = run.broker.float_sizes
+    tags = run._tags
     # Backtesting.py charges each (part of a) trade its own entry and exit commission in the statistics
-    stats_trades = [_with_fees(t, fee(t.size, t.entry_price), fee(t.size, t.exit_price)) for t in closed]
-    wrappers = [run.trade(t) for t in closed]
+    stats_trades: list[CoreTrade] = []
+    fees: list[float] = []
+    sl: list[float | None] = []
+    tp: list[float | None] = []
+    sizes: list[float] = []
+    for t in closed:  # what the Trade views would give, read straight from the engine's trades (one pass)
+        entry_fee, exit_fee = fee(t.size, t.entry_price), fee(t.size, t.exit_price)
+        stats_trades.append(_with_fees(t, entry_fee, exit_fee))
+        fees.append(exit_fee + entry_fee)
+        sl.append(None if t.sl_order_id is None else _exit_price(run, t.sl_order_id, "stop"))
+        tp.append(None if t.tp_order_id is None else _exit_price(run, t.tp_order_id, "limit"))
+        size = t.size
+        sizes.append(float(size) if t.id in float_sizes or not float(size).is_integer() else int(size))
     trades_df = trades_frame(
         closed,
         index,
         fee,
-        sl=[w.sl for w in wrappers],
-        tp=[w.tp for w in wrappers],
-        tags=[w.tag for w in wrappers],
+        sl=sl,
+        tp=tp,
+        tags=[tags.get(t.entry_order_id) for t in closed],
         indicators=strategy._indicators,
-        sizes=[w.size for w in wrappers],
+        sizes=sizes,
+        fees=fees,
     )
     if symbol_column:
         trades_df.insert(0, "Symbol", [t.symbol for t in closed])
@@ -165,6 +182,12 @@ def run_stats(
         warmup=start - 1,
         show_commissions=True,
     )
+
+
+def _exit_price(run: Run, order_id: int, attr: str) -> float | None:
+    """The stop (stop-loss) or limit (take-profit) price of a trade's exit order, as Trade.sl / Trade.tp give it."""
+    order = run.exit_order(order_id)
+    return None if order is None else getattr(order._core, attr)
 
 
 def stats_series(
