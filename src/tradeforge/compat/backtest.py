@@ -20,6 +20,7 @@ from tradeforge.compat.runner import Run
 from tradeforge.compat.stats import run_stats
 from tradeforge.compat.strategy import Strategy
 from tradeforge.core.errors import StrategyError
+from tradeforge.core.heap import older_objects_frozen
 
 _COLUMNS = ("Open", "High", "Low", "Close", "Volume")
 
@@ -250,6 +251,10 @@ class Backtest:
         (the numbers are illustrative). Trading starts once every indicator has a value: the bar after the
         longest warm-up (NaN prefix) of the indicators declared with Strategy.I.
         """
+        with older_objects_frozen():  # the statistics too: they come right after the run's many new objects
+            return self._run(kwargs)
+
+    def _run(self, kwargs: dict[str, Any]) -> pd.Series:
         df = self._data
         settings: dict[str, Any] = {
             "cash": self._cash,

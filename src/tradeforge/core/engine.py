@@ -12,9 +12,7 @@ Order handling (submission, risk, fills, sizing) lives in core/execution.py, mix
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +22,7 @@ from tradeforge.core.clock import iso, parse_timeframe
 from tradeforge.core.errors import ConfigError, DataError, LookAheadError, StrategyError
 from tradeforge.core.events import Bar, Fill
 from tradeforge.core.execution import Execution
+from tradeforge.core.heap import older_objects_frozen
 from tradeforge.core.orders import Order
 from tradeforge.core.portfolio import Portfolio
 from tradeforge.core.ports import ExecutionGateway
@@ -33,23 +32,6 @@ from tradeforge.core.signals import Signal
 from tradeforge.core.strategy import Strategy
 
 IntArray = npt.NDArray[np.int64]
-
-
-@contextmanager
-def _older_objects_frozen() -> Iterator[None]:
-    """Keep the objects that exist before a batch run out of the garbage collector's full collections while it
-    runs (gc.freeze), and give them back after (gc.unfreeze). A run makes many long-lived objects (orders, fills,
-    trades); each full collection they trigger would otherwise walk every object of the process (pandas, numpy,
-    the user's data) again. Nothing is leaked: garbage made before the run is collected after it. Skipped when
-    objects are already frozen (by the caller, or an enclosing run) or the collector is disabled."""
-    if gc.get_freeze_count() or not gc.isenabled():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 class Engine(Execution):
@@ -190,7 +172,7 @@ class Engine(Execution):
         names = list(self.base)
         streams = [self.base[s] for s in names]
         indexes = [bar_index[s] for s in names]
-        with _older_objects_frozen():
+        with older_objects_frozen():
             self._run_chunks(n, chunk, single, progress, streams, indexes)
 
     def _run_chunks(
