@@ -32,22 +32,30 @@ class _Stats(pd.Series):
             return str(super().fillna(np.nan).to_string(na_rep="--", dtype=True))
 
 
-def drawdown_duration(dd: np.ndarray, index: pd.Index) -> np.ndarray:
-    """Duration of each drawdown period at the bar it ends (recovery or last bar), NaN (NaT) elsewhere: index
-    differences, timedelta64 in the index's unit for a DatetimeIndex."""
+def _drawdown_periods(dd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(end, start) bar of each drawdown period as Backtesting.py finds them: a period ends where the drawdown
+    is back to 0, or at the last bar, and starts at the previous 0."""
     n = len(dd)
     iloc = np.unique(np.r_[np.flatnonzero(dd == 0), n - 1])
     prev = np.r_[-2, iloc[:-1]]
     keep = (iloc > prev + 1) & (prev >= 0)
-    ends, starts = iloc[keep], prev[keep]
+    return iloc[keep], prev[keep]
+
+
+def drawdown_duration(dd: np.ndarray, index: pd.Index) -> np.ndarray:
+    """Duration of each drawdown period at the bar it ends (recovery or last bar), NaN (NaT) elsewhere: index
+    differences, timedelta64 in the index's unit for a DatetimeIndex. Without any drawdown period, the drawdown
+    values themselves with zeros as NaN (floats), as Backtesting.py gives them."""
+    ends, starts = _drawdown_periods(dd)
+    if not len(ends):
+        return np.where(dd == 0, np.nan, dd)
     out: np.ndarray
     if isinstance(index, pd.DatetimeIndex):
         kind = np.dtype(f"timedelta64[{index.unit}]")
-        out = np.full(n, np.timedelta64("NaT", index.unit), dtype=kind)
+        out = np.full(len(dd), np.timedelta64("NaT", index.unit), dtype=kind)
     else:
-        out = np.full(n, np.nan)
-    if len(ends):
-        out[ends] = np.asarray(index[ends] - index[starts])
+        out = np.full(len(dd), np.nan)
+    out[ends] = np.asarray(index[ends] - index[starts])
     return out
 
 
@@ -283,7 +291,7 @@ def _trade_times(out: dict[str, Any], trades_df: pd.DataFrame, index: pd.Index) 
 def _no_drawdown_period(out: dict[str, Any], curve: pd.DataFrame) -> None:
     """Without any drawdown period (equity never fell, or fell only at the last bar) Backtesting.py's
     durations fall back to the drawdown values themselves (zeros as NaN): floats, not durations."""
-    if curve["DrawdownDuration"].notna().any():
+    if len(_drawdown_periods(curve["DrawdownPct"].to_numpy())[0]):
         return
     fallback = curve["DrawdownPct"].replace(0, np.nan)
     out["Max. Drawdown Duration"] = fallback.max()

@@ -185,3 +185,27 @@ def test_data_arrays_keep_name_and_options_through_views_copies_and_pickling() -
     plain = np.arange(3.0).view(_Array)  # a class of its own is made on renaming: _Array itself is untouched
     plain.name = "x"
     assert (plain.name, np.arange(3.0).view(_Array).name, _Array(np.arange(2.0)).name) == ("x", "", "")
+
+
+@pytest.mark.parametrize("when", ["never", "last_bar"])
+def test_equity_curve_without_a_drawdown_period_matches(when: str) -> None:
+    # with no drawdown period (equity never fell, or fell only on the last bar) Backtesting.py's DrawdownDuration
+    # column holds the drawdown values with zeros as NaN (floats), not durations; the stats keys fall back too
+    def make(lib: Any) -> type:
+        class S(lib.Strategy):
+            def init(self):
+                pass
+
+            def next(self):
+                if when == "last_bar" and len(self.data) == len(SHORT) - 1:
+                    self.buy(size=1)
+
+        return S
+
+    results = [run(lib, make(lib), cash=10_000, finalize_trades=True) for lib in (backtesting, compat)]
+    theirs, ours = (r["_equity_curve"] for r in results)
+    assert ours["DrawdownDuration"].dtype == theirs["DrawdownDuration"].dtype
+    pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-12)
+    for key in ("Max. Drawdown Duration", "Avg. Drawdown Duration"):
+        a, b = results[0][key], results[1][key]
+        assert (pd.isna(a) and pd.isna(b)) or a == b, (key, a, b)
