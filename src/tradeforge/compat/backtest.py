@@ -286,7 +286,7 @@ class Backtest:
         n = len(df)
         stream = engine.base[run.symbol]
         with np.errstate(invalid="ignore"), _strategy_errors():
-            engine.run_batch(stream.arrays["ts"], dict.fromkeys(engine.base))
+            engine.run_batch(stream.arrays["ts"], dict.fromkeys(engine.base), freeze_heap=False)
             if run.out_of_money_step is None:
                 if self._finalize_trades:
                     run.finalize()

@@ -36,7 +36,9 @@ def _drawdown_periods(dd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(end, start) bar of each drawdown period as Backtesting.py finds them: a period ends where the drawdown
     is back to 0, or at the last bar, and starts at the previous 0."""
     n = len(dd)
-    iloc = np.unique(np.r_[np.flatnonzero(dd == 0), n - 1])
+    iloc = np.flatnonzero(dd == 0)  # ascending already: only the last bar may need adding (np.unique would sort)
+    if n and (not len(iloc) or iloc[-1] != n - 1):
+        iloc = np.r_[iloc, n - 1]
     prev = np.r_[-2, iloc[:-1]]
     keep = (iloc > prev + 1) & (prev >= 0)
     return iloc[keep], prev[keep]

@@ -13,7 +13,9 @@ def older_objects_frozen() -> Iterator[None]:
     runs (gc.freeze), and give them back after (gc.unfreeze). A run makes many long-lived objects (orders, fills,
     trades); each full collection they trigger would otherwise walk every object of the process (pandas, numpy,
     the user's data) again. Nothing is leaked: garbage made before the run is collected after it. Skipped when
-    objects are already frozen (by the caller, or an enclosing run) or the collector is disabled."""
+    objects are already frozen (by the caller, or an enclosing run) or the collector is disabled. Finding out
+    whether objects are frozen walks every frozen object (milliseconds on a large heap), so a run nested in
+    another one's freeze should skip this call rather than rely on that check."""
     if gc.get_freeze_count() or not gc.isenabled():
         yield
         return
