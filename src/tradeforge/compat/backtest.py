@@ -20,7 +20,6 @@ from tradeforge.compat.runner import Run
 from tradeforge.compat.stats import run_stats
 from tradeforge.compat.strategy import Strategy
 from tradeforge.core.errors import StrategyError
-from tradeforge.core.heap import older_objects_frozen
 
 _COLUMNS = ("Open", "High", "Low", "Close", "Volume")
 
@@ -251,10 +250,6 @@ class Backtest:
         (the numbers are illustrative). Trading starts once every indicator has a value: the bar after the
         longest warm-up (NaN prefix) of the indicators declared with Strategy.I.
         """
-        with older_objects_frozen():  # the statistics too: they come right after the run's many new objects
-            return self._run(kwargs)
-
-    def _run(self, kwargs: dict[str, Any]) -> pd.Series:
         df = self._data
         settings: dict[str, Any] = {
             "cash": self._cash,
@@ -286,7 +281,7 @@ class Backtest:
         n = len(df)
         stream = engine.base[run.symbol]
         with np.errstate(invalid="ignore"), _strategy_errors():
-            engine.run_batch(stream.arrays["ts"], dict.fromkeys(engine.base), freeze_heap=False)
+            engine.run_batch(stream.arrays["ts"], dict.fromkeys(engine.base))
             if run.out_of_money_step is None:
                 if self._finalize_trades:
                     run.finalize()

@@ -22,7 +22,6 @@ from tradeforge.core.clock import iso, parse_timeframe
 from tradeforge.core.errors import ConfigError, DataError, LookAheadError, StrategyError
 from tradeforge.core.events import Bar, Fill
 from tradeforge.core.execution import Execution
-from tradeforge.core.heap import older_objects_frozen
 from tradeforge.core.orders import Order
 from tradeforge.core.portfolio import Portfolio
 from tradeforge.core.ports import ExecutionGateway
@@ -158,14 +157,10 @@ class Engine(Execution):
         bar_index: dict[str, IntArray | None],
         progress: Callable[[int, int], None] | None = None,
         chunk: int = 65_536,
-        *,
-        freeze_heap: bool = True,
     ) -> None:
         """Run every step of complete streams. bar_index[symbol] maps step -> bar index (-1: no bar), or is
         None when the symbol has a bar at every step. progress(done, total) is called between chunks of steps,
-        so it costs nothing per bar. freeze_heap=False: the caller already keeps older objects out of the
-        garbage collector (heap.older_objects_frozen), so the run does not look again (looking walks every
-        frozen object)."""
+        so it costs nothing per bar."""
         self.start()
         self._batch_ts = step_ts
         n = int(step_ts.shape[0])
@@ -176,11 +171,7 @@ class Engine(Execution):
         names = list(self.base)
         streams = [self.base[s] for s in names]
         indexes = [bar_index[s] for s in names]
-        if not freeze_heap:
-            self._run_chunks(n, chunk, single, progress, streams, indexes)
-            return
-        with older_objects_frozen():
-            self._run_chunks(n, chunk, single, progress, streams, indexes)
+        self._run_chunks(n, chunk, single, progress, streams, indexes)
 
     def _run_chunks(
         self,
