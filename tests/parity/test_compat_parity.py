@@ -763,3 +763,35 @@ def test_corpus_exercises_what_it_claims() -> None:
     assert theirs["_trades"]["SL"].notna().any() and theirs["_trades"]["TP"].notna().any()
     theirs, _ = run_both("hedged_pairs", "GOOG", "hedging_margin")
     assert theirs["_trades"]["Size"].lt(0).any() and theirs["_trades"]["Size"].gt(0).any()
+
+
+def _zoned(n: int, seed: int, freq: str, start: str, tz: str) -> pd.DataFrame:
+    data = random_walk(n, seed)
+    data.index = pd.date_range(start, periods=n, freq=freq, tz=tz)
+    return data
+
+
+# time-zone-aware data, as yfinance gives it: durations are real elapsed time across daylight-saving changes,
+# and an hour repeated when clocks go back is still a new bar
+ZONED: dict[str, pd.DataFrame] = {
+    "new_york_daily_dst_ends": _zoned(900, 5, "D", "2015-01-01", "America/New_York"),
+    "new_york_hourly_fall_back": _zoned(3000, 6, "h", "2021-10-20", "America/New_York"),
+    "london_hourly_spring_forward": _zoned(3000, 8, "h", "2021-03-01", "Europe/London"),
+    "new_york_weekly": _zoned(400, 9, "W", "2015-01-04", "America/New_York"),
+}
+
+
+@pytest.mark.parametrize("dataset", list(ZONED))
+@pytest.mark.parametrize(("strategy", "config"), [("sma_cross", "comm_float"), ("random_orders", "hedging_margin")])
+def test_same_results_on_time_zone_aware_data(dataset: str, strategy: str, config: str) -> None:
+    data = ZONED[dataset]
+    factory = STRATEGIES[strategy]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = backtesting.Backtest(data, factory(backtesting.Strategy), cash=10_000, **CONFIGS[config]).run()
+        ours = compat.Backtest(data, factory(compat.Strategy), cash=10_000, **CONFIGS[config]).run()
+    assert theirs["# Trades"] > 10
+    problems = trades_differences(theirs["_trades"], ours["_trades"])
+    problems += stats_differences(theirs, ours)
+    problems += equity_differences(theirs["_equity_curve"], ours["_equity_curve"])
+    assert not problems, "\n".join(problems)

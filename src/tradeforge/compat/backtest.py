@@ -198,8 +198,7 @@ class Backtest:
     def _timestamps(self) -> np.ndarray:
         index = self._data.index
         if isinstance(index, pd.DatetimeIndex):
-            naive = index.tz_localize(None) if index.tz is not None else index
-            ts = naive.as_unit("ns").asi8.copy()
+            ts = index.as_unit("ns").asi8.copy()  # instants (UTC when tz-aware): a DST change repeats no time
             if len(ts) > 1 and np.any(np.diff(ts) <= 0):
                 dup = index[1:][np.diff(ts) <= 0][0]
                 raise CompatValueError(f"data has a repeated timestamp {dup}: drop duplicates first")

@@ -32,6 +32,17 @@ class _Stats(pd.Series):
             return str(super().fillna(np.nan).to_string(na_rep="--", dtype=True))
 
 
+def step_times(index: pd.Index) -> tuple[np.ndarray, np.ndarray | None]:
+    """(int64 ns per bar, wall-clock ns per bar or None) for the statistics. A tz-aware index gives instants
+    (UTC), so durations are real elapsed time across daylight-saving changes as in Backtesting.py, and its
+    local wall-clock times count the calendar (days, weeks, months) as pandas' resample does. Without a
+    DatetimeIndex, bars are one day apart."""
+    if isinstance(index, pd.DatetimeIndex):
+        ts = index.as_unit("ns").asi8
+        return ts, index.tz_localize(None).as_unit("ns").asi8 if index.tz is not None else None
+    return np.arange(len(index), dtype=np.int64) * 86_400_000_000_000, None
+
+
 def _drawdown_periods(dd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(end, start) bar of each drawdown period as Backtesting.py finds them: a period ends where the drawdown
     is back to 0, or at the last bar, and starts at the previous 0."""
@@ -214,11 +225,7 @@ def stats_series(
 ) -> _Stats:
     """Backtesting.py's statistics Series from an equity curve and settled trades (fees per Backtesting.py)."""
     is_dt = isinstance(index, pd.DatetimeIndex)
-    if isinstance(index, pd.DatetimeIndex):
-        naive = index.tz_localize(None) if index.tz is not None else index
-        ts = naive.as_unit("ns").asi8
-    else:
-        ts = np.arange(len(index), dtype=np.int64) * 86_400_000_000_000
+    ts, calendar = step_times(index)
     trades = list(trades)
     # with trade_on_close, a market order (dated at the previous close) can close a trade that a stop or limit
     # order opened in the same bar: Backtesting.py gives it an exit bar before its entry bar. The metrics
@@ -229,7 +236,15 @@ def stats_series(
             dataclasses.replace(t, exit_bar=t.entry_bar, exit_ts=t.entry_ts) if 0 <= t.exit_bar < t.entry_bar else t
             for t in trades
         ]
-    stats = compute_stats(equity, ts, trades, benchmark_close=close, risk_free_rate=risk_free_rate, warmup_bars=warmup)
+    stats = compute_stats(
+        equity,
+        ts,
+        trades,
+        benchmark_close=close,
+        risk_free_rate=risk_free_rate,
+        warmup_bars=warmup,
+        calendar_timestamps=calendar,
+    )
     out: dict[str, Any] = {}
     for key in BACKTESTING_KEYS:
         if key == "Commissions [$]" and not (show_commissions and stats[key]):
@@ -316,11 +331,7 @@ def stats_from_frames(
         raise CompatValueError(
             f"equity has {len(equity)} values but data has {len(index)} bars: pass the data the stats came from"
         )
-    if isinstance(index, pd.DatetimeIndex):
-        naive = index.tz_localize(None) if index.tz is not None else index
-        ts = naive.as_unit("ns").asi8
-    else:
-        ts = np.arange(len(index), dtype=np.int64) * 86_400_000_000_000
+    ts, _ = step_times(index)
     core = []
     row: Any
     for k, row in enumerate(trades.itertuples(index=False)):

@@ -58,6 +58,21 @@ EXTRA_KEYS: tuple[str, ...] = (
 STATS_KEYS: tuple[str, ...] = BACKTESTING_KEYS + EXTRA_KEYS
 
 
+def _check_calendar(calendar_timestamps: npt.ArrayLike, ts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    raw = np.asarray(calendar_timestamps)
+    if raw.dtype.kind == "M":
+        raw = raw.astype("datetime64[ns]").astype(np.int64)
+    if raw.dtype.kind not in "iu":
+        raise DataError(f"calendar_timestamps must be int64 nanoseconds (wall-clock times), got dtype {raw.dtype}")
+    cal = raw.astype(np.int64, copy=False)
+    if cal.shape != ts.shape:
+        raise DataError(f"calendar_timestamps has {cal.shape} values but timestamps has {ts.shape}: give one per step")
+    if len(cal) > 1 and not bool(np.all(cal[1:] >= cal[:-1])):
+        bad = int(np.flatnonzero(cal[1:] < cal[:-1])[0]) + 1
+        raise DataError(f"calendar_timestamps must not decrease: step {bad} is before step {bad - 1}")
+    return cal
+
+
 def _check_inputs(
     equity: npt.ArrayLike,
     timestamps: npt.ArrayLike,
@@ -130,6 +145,7 @@ def compute_stats(
     turnover: float | None = None,
     risk_free_rate: float = 0.0,
     warmup_bars: int = 0,
+    calendar_timestamps: npt.ArrayLike | None = None,
 ) -> dict[str, Any]:
     """Statistics of a backtest, with Backtesting.py 0.6.6's keys, order and semantics, then ours.
 
@@ -142,6 +158,8 @@ def compute_stats(
     risk_free_rate: annual, as a fraction.
     warmup_bars: step from which Buy & Hold is measured. Backtesting.py uses the strategy's indicator warm-up
         (first step at which every indicator is non-NaN); 0 measures from the first step.
+    calendar_timestamps: the steps' wall-clock times (int64 ns, non-decreasing) when days, weeks and months
+        are to be counted in a local time zone rather than in UTC: durations still come from timestamps.
 
     Returns a dict in STATS_KEYS order. Start/End are tz-aware UTC Timestamps, durations Timedeltas (NaT when
     undefined), counts ints, everything else floats (NaN when undefined).
@@ -154,7 +172,7 @@ def compute_stats(
     closed = all_trades.select(~is_open) if n_open else all_trades
     period_ns = data_period_ns(ts)
     resolution = resolution_ns(period_ns)
-    calendar = Calendar.of(ts)
+    calendar = Calendar.of(ts if calendar_timestamps is None else _check_calendar(calendar_timestamps, ts))
 
     s: dict[str, Any] = {}
     s["Start"] = utc_timestamp(int(ts[0]))

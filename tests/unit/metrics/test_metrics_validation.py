@@ -107,3 +107,19 @@ def test_helpers_validate() -> None:
         period_returns(EQUITY, STEPS[::-1], "W")
     with pytest.raises(DataError, match="non-empty"):
         drawdown_series([])
+
+
+def test_calendar_timestamps_count_local_days_and_are_checked() -> None:
+    # five steps 20 hours apart from 2024-01-01 00:00 UTC fall on four UTC days; seen 10 hours later (a local
+    # wall clock) they fall on five days: the calendar changes the daily returns, not the durations
+    steps = T0 + np.arange(5, dtype=np.int64) * (20 * DAY // 24)
+    utc = compute_stats(EQUITY, steps, [])
+    local = compute_stats(EQUITY, steps, [], calendar_timestamps=steps + 10 * DAY // 24)
+    assert local["Duration"] == utc["Duration"]
+    assert local["Volatility (Ann.) [%]"] != utc["Volatility (Ann.) [%]"]
+    with pytest.raises(DataError, match="calendar_timestamps has"):
+        compute_stats(EQUITY, steps, [], calendar_timestamps=steps[:4])
+    with pytest.raises(DataError, match="must not decrease: step 2"):
+        compute_stats(EQUITY, steps, [], calendar_timestamps=steps[[0, 1, 0, 3, 4]])
+    with pytest.raises(DataError, match="wall-clock"):
+        compute_stats(EQUITY, steps, [], calendar_timestamps=steps.astype(float))
