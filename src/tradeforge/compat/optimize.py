@@ -84,7 +84,10 @@ def _values(name: str, v: Any) -> tuple[Any, ...]:
     return values
 
 
-def _maximize_func(maximize: str | Callable[[pd.Series], float]) -> tuple[Callable[[pd.Series], float], str]:
+def _maximize_func(
+    maximize: str | Callable[[pd.Series], float],
+) -> tuple[Callable[[pd.Series], float], str | None]:
+    """(objective, heatmap name): the statistic's key, or None for a function (as Backtesting.py names it)."""
     if isinstance(maximize, str):
         from tradeforge.metrics import BACKTESTING_KEYS
 
@@ -100,7 +103,7 @@ def _maximize_func(maximize: str | Callable[[pd.Series], float]) -> tuple[Callab
 
         return by_key, key
     if callable(maximize):
-        return maximize, str(getattr(maximize, "__name__", "custom"))
+        return maximize, None
     raise CompatTypeError(
         "maximize must be a str (a key of backtest.run()'s result) or a function that takes the result Series and "
         "returns a number (higher is better)"
@@ -257,7 +260,7 @@ def _optimize_bayes(
     grid: dict[str, tuple[Any, ...]],
     admissible: Callable[[AttrDict], bool],
     objective: Callable[[pd.Series], float],
-    key: str,
+    key: str | None,
     max_tries: int | float | None,
     random_state: int | None,
     return_heatmap: bool,

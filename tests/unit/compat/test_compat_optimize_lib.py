@@ -74,6 +74,18 @@ def test_grid_heatmap_and_best_run_equal_backtesting_py() -> None:
     assert same_stats(best_a, best_b) == []
 
 
+def test_a_function_to_maximize_gives_the_same_unnamed_heatmap() -> None:
+    kw = dict(GRID, return_heatmap=True, maximize=lambda s: s["# Trades"] - s["Max. Drawdown [%]"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        best_a, heat_a = bt.Backtest(GOOG.iloc[:600], BtSmaCross).optimize(**kw)
+    best_b, heat_b = tc.Backtest(GOOG.iloc[:600], TcSmaCross).optimize(**kw)
+    assert heat_a.name is None and heat_b.name is None
+    assert heat_a.index.equals(heat_b.index)
+    np.testing.assert_allclose(heat_b.to_numpy(), heat_a.to_numpy(), rtol=1e-9)
+    assert best_b._strategy._params == best_a._strategy._params
+
+
 def test_grid_with_max_tries_samples_the_same_combinations_as_backtesting_py() -> None:
     kw = dict(GRID, constraint=lambda p: p.n1 < p.n2, max_tries=0.4, random_state=7, return_heatmap=True)
     with warnings.catch_warnings():
