@@ -22,6 +22,7 @@ from tradeforge.core.clock import iso, parse_timeframe
 from tradeforge.core.errors import ConfigError, DataError, LookAheadError, StrategyError
 from tradeforge.core.events import Bar, Fill
 from tradeforge.core.execution import Execution
+from tradeforge.core.heap import full_collections_deferred
 from tradeforge.core.orders import Order
 from tradeforge.core.portfolio import Portfolio
 from tradeforge.core.ports import ExecutionGateway
@@ -171,7 +172,8 @@ class Engine(Execution):
         names = list(self.base)
         streams = [self.base[s] for s in names]
         indexes = [bar_index[s] for s in names]
-        self._run_chunks(n, chunk, single, progress, streams, indexes)
+        with full_collections_deferred():
+            self._run_chunks(n, chunk, single, progress, streams, indexes)
 
     def _run_chunks(
         self,

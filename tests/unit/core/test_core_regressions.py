@@ -241,19 +241,38 @@ def test_with_two_strategies_the_error_names_the_one_that_raised() -> None:
             run_backtest([Quiet(), Loud()], bars([FLAT] * 5), replay=replay)
 
 
-def test_a_batch_run_leaves_the_garbage_collector_alone() -> None:
-    # no object is frozen out of the collector while a run goes on (earlier runs' garbage must stay
-    # collectable: freezing it run after run grew memory without bound), and cycles made before a run are
-    # collected after it
+def test_a_batch_run_defers_full_collections_and_freezes_nothing() -> None:
+    # while a run goes on, full collections wait (each would walk every order, fill and trade made so far)
+    # but nothing is frozen: earlier runs' garbage stays collectable (freezing it run after run grew memory
+    # without bound); the thresholds come back after the run, also when the strategy raises; cycles made
+    # before a run are collected after it
     import gc
 
-    seen: list[int] = []
+    from tradeforge.core.heap import DEFERRED, full_collections_deferred
+
+    seen: list[tuple[int, tuple[int, int, int]]] = []
 
     def look(s: Strategy) -> None:
-        seen.append(gc.get_freeze_count())
+        seen.append((gc.get_freeze_count(), gc.get_threshold()))
 
+    def boom(s: Strategy) -> None:
+        raise RuntimeError("boom")
+
+    before = gc.get_threshold()
+    assert before[2] != DEFERRED
     run_backtest(Script(script={1: look}), [bars([FLAT] * 4)], cash=1_000)
-    assert seen == [0]
+    assert seen == [(0, (before[0], before[1], DEFERRED))]
+    assert gc.get_threshold() == before
+    with pytest.raises(StrategyError, match="boom"):
+        run_backtest(Script(script={1: boom}), [bars([FLAT] * 4)], cash=1_000)
+    assert gc.get_threshold() == before
+    with full_collections_deferred():  # nested: the outer block restores
+        run_backtest(Script(script={}), [bars([FLAT] * 4)], cash=1_000)
+        assert gc.get_threshold()[2] == DEFERRED
+        with full_collections_deferred():
+            gc.set_threshold(before[0], before[1], 50)  # changed by someone else meanwhile: left as they set it
+    assert gc.get_threshold() == (before[0], before[1], 50)
+    gc.set_threshold(*before)
     garbage: list[Any] = []
     garbage.append(garbage)
     ref = __import__("weakref").ref(_Holder(garbage))
