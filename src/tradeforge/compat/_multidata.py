@@ -123,6 +123,24 @@ def is_multi_asset(df: pd.DataFrame) -> bool:
     return isinstance(df.columns, pd.MultiIndex) and df.columns.nlevels == 2
 
 
+_FIELD_NAMES = frozenset({"open", "high", "low", "close", "adj close", "volume"})
+
+
+def symbols_first(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns as (field, ticker) pairs, the layout yfinance.download gives, turned into (symbol, field) pairs,
+    or into the plain OHLCV columns of a single ticker. Any other frame is returned as it is."""
+    if not is_multi_asset(df):
+        return df
+    level0 = {str(v).lower() for v in df.columns.get_level_values(0)}
+    level1 = {str(v).lower() for v in df.columns.get_level_values(1)}
+    if not (level0 <= _FIELD_NAMES and {"open", "high", "low", "close"} <= level0) or level1 & _FIELD_NAMES:
+        return df
+    tickers = list(dict.fromkeys(df.columns.get_level_values(1)))
+    if len(tickers) == 1:
+        return df.xs(tickers[0], axis=1, level=1)
+    return pd.concat({ticker: df.xs(ticker, axis=1, level=1) for ticker in tickers}, axis=1)
+
+
 def normalise_multi(df: pd.DataFrame) -> pd.DataFrame:
     """Validate a (symbol, field) frame; add missing Volume columns as NaN. Raises ValueError naming what is wrong."""
     from tradeforge.compat.errors import CompatValueError

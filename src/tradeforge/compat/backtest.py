@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.compat._data import _Data, _Indicator
-from tradeforge.compat._multidata import _MultiData, is_multi_asset, normalise_multi
+from tradeforge.compat._multidata import _MultiData, is_multi_asset, normalise_multi, symbols_first
 from tradeforge.compat.errors import CompatRuntimeError, CompatTypeError, CompatValueError
 from tradeforge.compat.runner import Run
 from tradeforge.compat.stats import run_stats
@@ -143,6 +143,7 @@ class Backtest:
         if len(data) == 0:
             raise CompatValueError("OHLC data is empty: pass at least one bar")
         self._symbols: list[str] | None = None
+        data = symbols_first(data)  # yfinance.download's (field, ticker) columns
         if is_multi_asset(data):
             data = normalise_multi(data)
             self._symbols = [str(x) for x in dict.fromkeys(data.columns.get_level_values(0))]

@@ -190,3 +190,43 @@ def test_lowercase_ohlc_columns_are_accepted() -> None:
     assert stats["_trades"].empty and stats["Equity Final [$]"] != 100_000
     upper = Backtest(frame.rename(columns=str.capitalize), Hold, cash=100_000).run()
     assert stats["Equity Final [$]"] == upper["Equity Final [$]"]
+
+
+def _yfinance_layout(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Columns as yfinance.download gives them: (field, ticker) pairs, fields sorted, 'Adj Close' among them."""
+    both = {t: f.assign(**{"Adj Close": f["Close"]}) for t, f in frames.items()}
+    out = pd.concat(both, axis=1).swaplevel(axis=1).sort_index(axis=1)
+    return out.rename_axis(["Price", "Ticker"], axis=1)
+
+
+def test_yfinance_download_layout_is_read_as_symbols() -> None:
+    from backtesting.test import GOOG, SMA
+
+    from tradeforge.compat._multidata import symbols_first
+    from tradeforge.compat.lib import crossover
+
+    class SmaCross(Strategy):
+        def init(self):
+            self.a = self.I(SMA, self.data.Close, 10)
+            self.b = self.I(SMA, self.data.Close, 20)
+
+        def next(self):
+            if crossover(self.a, self.b):
+                self.position.close()
+                self.buy()
+            elif crossover(self.b, self.a):
+                self.position.close()
+                self.sell()
+
+    # one ticker: its plain OHLCV frame, so a Backtesting.py strategy runs as on GOOG itself
+    one = _yfinance_layout({"GOOG": GOOG})
+    stats = Backtest(one, SmaCross, commission=0.002).run()
+    assert (stats["# Trades"], round(stats["Equity Final [$]"], 2)) == (93, 56263.52)
+    # several tickers: (symbol, field) columns, one symbol per ticker in the order yfinance lists them
+    other = GOOG[["Open", "High", "Low", "Close"]] * 1.1
+    two = symbols_first(_yfinance_layout({"GOOG": GOOG, "GOOX": other.assign(Volume=GOOG["Volume"])}))
+    assert list(dict.fromkeys(two.columns.get_level_values(0))) == ["GOOG", "GOOX"]
+    assert two["GOOX"]["Close"].equals(other["Close"])
+    assert list(two["GOOG"].columns) == ["Adj Close", "Close", "High", "Low", "Open", "Volume"]
+    # a frame already in (symbol, field) layout is left as it is
+    assert symbols_first(two) is two
