@@ -136,9 +136,10 @@ def symbols_first(df: pd.DataFrame) -> pd.DataFrame:
     if not (level0 <= _FIELD_NAMES and {"open", "high", "low", "close"} <= level0) or level1 & _FIELD_NAMES:
         return df
     tickers = list(dict.fromkeys(df.columns.get_level_values(1)))
+    parts = {ticker: cast(pd.DataFrame, df.xs(ticker, axis=1, level=1)) for ticker in tickers}
     if len(tickers) == 1:
-        return df.xs(tickers[0], axis=1, level=1)
-    return pd.concat({ticker: df.xs(ticker, axis=1, level=1) for ticker in tickers}, axis=1)
+        return parts[tickers[0]]
+    return pd.concat(parts, axis=1)
 
 
 def normalise_multi(df: pd.DataFrame) -> pd.DataFrame:
