@@ -168,7 +168,7 @@ def normalise_multi(df: pd.DataFrame) -> pd.DataFrame:
                 f"{first}); the symbols must share one index: drop or fill those rows (df.dropna(), df.ffill())"
             )
         parts[symbol] = sub[list(FIELDS) + [c for c in sub.columns if c not in FIELDS]]
-    return cast(pd.DataFrame, pd.concat(parts, axis=1))
+    return pd.concat(parts, axis=1)
 
 
 def multi_asset_frame(frames: dict[str, pd.DataFrame], *, fill_gaps: bool = True) -> pd.DataFrame:
