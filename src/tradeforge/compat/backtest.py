@@ -17,7 +17,7 @@ from tradeforge.compat._data import _Data, _Indicator
 from tradeforge.compat._multidata import _MultiData, is_multi_asset, normalise_multi, symbols_first
 from tradeforge.compat.errors import CompatRuntimeError, CompatTypeError, CompatValueError
 from tradeforge.compat.runner import Run
-from tradeforge.compat.stats import run_stats
+from tradeforge.compat.stats import run_stats, step_times
 from tradeforge.compat.strategy import Strategy
 from tradeforge.core.errors import StrategyError
 
@@ -197,14 +197,13 @@ class Backtest:
 
     # ------------------------------------------------------------------- run
     def _timestamps(self) -> np.ndarray:
+        """The bars' times for the engine: the statistics' instants (UTC when tz-aware), strictly increasing."""
         index = self._data.index
-        if isinstance(index, pd.DatetimeIndex):
-            ts = index.as_unit("ns").asi8.copy()  # instants (UTC when tz-aware): a DST change repeats no time
-            if len(ts) > 1 and np.any(np.diff(ts) <= 0):
-                dup = index[1:][np.diff(ts) <= 0][0]
-                raise CompatValueError(f"data has a repeated timestamp {dup}: drop duplicates first")
-            return ts
-        return np.arange(len(index), dtype=np.int64) * 86_400_000_000_000
+        ts = step_times(index)[0].copy()
+        if len(ts) > 1 and np.any(np.diff(ts) <= 0):
+            dup = index[1:][np.diff(ts) <= 0][0]
+            raise CompatValueError(f"data has a repeated timestamp {dup}: drop duplicates first")
+        return ts
 
     def run(self, **kwargs: Any) -> pd.Series:
         """Run the backtest; keyword arguments set strategy parameters. Returns the statistics Series:

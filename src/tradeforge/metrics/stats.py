@@ -58,13 +58,21 @@ EXTRA_KEYS: tuple[str, ...] = (
 STATS_KEYS: tuple[str, ...] = BACKTESTING_KEYS + EXTRA_KEYS
 
 
-def _check_calendar(calendar_timestamps: npt.ArrayLike, ts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    raw = np.asarray(calendar_timestamps)
+def _as_ns(values: npt.ArrayLike, what: str) -> npt.NDArray[np.int64]:
+    """int64 nanoseconds from ints or datetime64; what: the argument and what it holds, for the error."""
+    raw = np.asarray(values)
     if raw.dtype.kind == "M":
         raw = raw.astype("datetime64[ns]").astype(np.int64)
     if raw.dtype.kind not in "iu":
-        raise DataError(f"calendar_timestamps must be int64 nanoseconds (wall-clock times), got dtype {raw.dtype}")
-    cal = raw.astype(np.int64, copy=False)
+        raise DataError(
+            f"{what}, got dtype {raw.dtype}; convert with pandas.DatetimeIndex(...).asi8 or numpy "
+            "datetime64[ns].astype('int64')"
+        )
+    return raw.astype(np.int64, copy=False)
+
+
+def _check_calendar(calendar_timestamps: npt.ArrayLike, ts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    cal = _as_ns(calendar_timestamps, "calendar_timestamps must be int64 nanoseconds (wall-clock times)")
     if cal.shape != ts.shape:
         raise DataError(f"calendar_timestamps has {cal.shape} values but timestamps has {ts.shape}: give one per step")
     if len(cal) > 1 and not bool(np.all(cal[1:] >= cal[:-1])):
@@ -92,15 +100,7 @@ def _check_inputs(
     if not eq[0] > 0:
         raise DataError(f"the first equity value must be positive (starting cash), got {eq[0]}")
 
-    raw_ts = np.asarray(timestamps)
-    if raw_ts.dtype.kind == "M":
-        raw_ts = raw_ts.astype("datetime64[ns]").astype(np.int64)
-    if raw_ts.dtype.kind not in "iu":
-        raise DataError(
-            f"timestamps must be int64 nanoseconds since the epoch (UTC), got dtype {raw_ts.dtype}; "
-            "convert with pandas.DatetimeIndex(...).asi8 or numpy datetime64[ns].astype('int64')"
-        )
-    ts = raw_ts.astype(np.int64, copy=False)
+    ts = _as_ns(timestamps, "timestamps must be int64 nanoseconds since the epoch (UTC)")
     if ts.shape != eq.shape:
         raise DataError(
             f"equity has {eq.shape} values but timestamps has {ts.shape}; pass exactly one timestamp per "

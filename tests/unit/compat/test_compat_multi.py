@@ -200,27 +200,14 @@ def _yfinance_layout(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def test_yfinance_download_layout_is_read_as_symbols() -> None:
-    from backtesting.test import GOOG, SMA
+    from backtesting.test import GOOG
+    from test_compat_optimize_lib import TcSmaCross  # Backtesting.py's README strategy
 
     from tradeforge.compat._multidata import symbols_first
-    from tradeforge.compat.lib import crossover
-
-    class SmaCross(Strategy):
-        def init(self):
-            self.a = self.I(SMA, self.data.Close, 10)
-            self.b = self.I(SMA, self.data.Close, 20)
-
-        def next(self):
-            if crossover(self.a, self.b):
-                self.position.close()
-                self.buy()
-            elif crossover(self.b, self.a):
-                self.position.close()
-                self.sell()
 
     # one ticker: its plain OHLCV frame, so a Backtesting.py strategy runs as on GOOG itself
     one = _yfinance_layout({"GOOG": GOOG})
-    stats = Backtest(one, SmaCross, commission=0.002).run()
+    stats = Backtest(one, TcSmaCross, commission=0.002).run()
     assert (stats["# Trades"], round(stats["Equity Final [$]"], 2)) == (93, 56263.52)
     # several tickers: (symbol, field) columns, one symbol per ticker in the order yfinance lists them
     other = GOOG[["Open", "High", "Low", "Close"]] * 1.1

@@ -9,12 +9,13 @@ import backtesting
 import numpy as np
 import pandas as pd
 import pytest
-from backtesting.test import GOOG, SMA
+from backtesting.test import GOOG
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_compat_optimize_lib import TcSmaCross
 
 import tradeforge.compat as compat
-from tradeforge.compat.lib import crossover
+from tradeforge.compat.errors import CompatValueError
 
 SHORT = GOOG.iloc[:60]
 LIBS = pytest.mark.parametrize("lib", [backtesting, compat], ids=["backtesting", "compat"])
@@ -215,20 +216,6 @@ def test_equity_curve_without_a_drawdown_period_matches(when: str) -> None:
         assert (pd.isna(a) and pd.isna(b)) or a == b, (key, a, b)
 
 
-class _ReadmeSmaCross(compat.Strategy):
-    def init(self):
-        self.sma1 = self.I(SMA, self.data.Close, 10)
-        self.sma2 = self.I(SMA, self.data.Close, 20)
-
-    def next(self):
-        if crossover(self.sma1, self.sma2):
-            self.position.close()
-            self.buy()
-        elif crossover(self.sma2, self.sma1):
-            self.position.close()
-            self.sell()
-
-
 def test_a_run_leaves_its_garbage_to_the_collector() -> None:
     # a run's objects (strategy, engine, broker, arrays) form reference cycles; the garbage collector must stay
     # free to find them while later runs go on, so that many runs in one process (optimize, a notebook) do not
@@ -238,7 +225,7 @@ def test_a_run_leaves_its_garbage_to_the_collector() -> None:
 
     seen: list[int] = []
 
-    class Looks(_ReadmeSmaCross):
+    class Looks(TcSmaCross):  # Backtesting.py's README strategy
         def next(self):
             if len(self.data) == 100:
                 seen.append(gc.get_freeze_count())
@@ -268,3 +255,15 @@ def test_drawdown_periods_are_backtesting_pys(values: list[float]) -> None:
     ends, starts = _drawdown_periods(dd)
     assert ends.tolist() == iloc[keep].tolist()
     assert starts.tolist() == prev[keep].tolist()
+
+
+def test_a_repeated_timestamp_is_refused_but_a_repeated_wall_clock_hour_is_not() -> None:
+    doubled = pd.concat([SHORT.iloc[:10], SHORT.iloc[9:]])
+    with pytest.raises(CompatValueError, match="repeated timestamp 2004-09-01"):
+        run(compat, TcSmaCross, doubled)
+    # 01:00 comes twice when New York's clocks go back: two instants, two bars
+    hourly = SHORT.copy()
+    hourly.index = pd.date_range("2021-11-06 20:00", periods=len(hourly), freq="h", tz="America/New_York")
+    wall = hourly.index.tz_localize(None)
+    assert wall.has_duplicates
+    assert run(compat, TcSmaCross, hourly)["Duration"] == pd.Timedelta(hours=len(hourly) - 1)
