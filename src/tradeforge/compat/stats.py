@@ -63,18 +63,28 @@ def drawdown_duration(dd: np.ndarray, index: pd.Index) -> np.ndarray:
     if not len(ends):
         return np.where(dd == 0, np.nan, dd)
     out: np.ndarray
-    if isinstance(index, pd.DatetimeIndex):
+    if isinstance(index, pd.DatetimeIndex):  # instants in the index's unit: differences without pandas objects
         kind = np.dtype(f"timedelta64[{index.unit}]")
         out = np.full(len(dd), np.timedelta64("NaT", index.unit), dtype=kind)
+        ticks = index.asi8
+        out[ends] = (ticks[ends] - ticks[starts]).view(kind)
     else:
         out = np.full(len(dd), np.nan)
-    out[ends] = np.asarray(index[ends] - index[starts])
+        out[ends] = np.asarray(index[ends] - index[starts])
     return out
 
 
-def equity_frame(equity: np.ndarray, index: pd.Index) -> pd.DataFrame:
+def drawdown_pct(equity: np.ndarray) -> np.ndarray:
+    """Backtesting.py's DrawdownPct: 1 - equity / running peak (a fraction)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        dd = 1 - equity / np.maximum.accumulate(equity)
+        dd: np.ndarray = 1 - equity / np.maximum.accumulate(equity)
+    return dd
+
+
+def equity_frame(equity: np.ndarray, index: pd.Index, dd: np.ndarray | None = None) -> pd.DataFrame:
+    """Backtesting.py's ``_equity_curve`` frame; dd: drawdown_pct(equity) when the caller has it already."""
+    if dd is None:
+        dd = drawdown_pct(equity)
     return pd.DataFrame(
         {"Equity": equity, "DrawdownPct": dd, "DrawdownDuration": drawdown_duration(dd, index)}, index=index
     )
@@ -125,7 +135,7 @@ def trades_frame(
     exit_bar = np.array([t.exit_bar for t in trades], dtype=np.int64)
     size_column: Any
     if sizes is not None:
-        size_column = list(sizes)  # pandas infers the dtype as it does from Backtesting.py's list
+        size_column = np.array(sizes)  # ints -> int64, any float -> float64, as pandas infers from the list
     else:
         size_column = size.astype(np.int64) if len(size) and np.all(size == np.round(size)) else size
     entry_time = index[entry_bar]
@@ -136,14 +146,14 @@ def trades_frame(
         "ExitBar": exit_bar,
         "EntryPrice": entry,
         "ExitPrice": exit_,
-        "SL": pd.Series(list(sl), dtype=object if all(v is None for v in sl) and len(sl) else float),
-        "TP": pd.Series(list(tp), dtype=object if all(v is None for v in tp) and len(tp) else float),
+        "SL": np.array(sl, dtype=object if all(v is None for v in sl) else float),
+        "TP": np.array(tp, dtype=object if all(v is None for v in tp) else float),
         "PnL": size * (exit_ - entry) - fee,
         "Commission": fee,
         "ReturnPct": np.copysign(1.0, size) * (exit_ / entry - 1) - fee / (np.abs(size) * entry),
         "EntryTime": entry_time,
         "ExitTime": exit_time,
-        "Duration": exit_time - entry_time,
+        "Duration": _differences(exit_time, entry_time),
         "Tag": list(tags),
     }
     for ind in indicators:  # every column at once: one DataFrame construction
@@ -155,6 +165,13 @@ def trades_frame(
             columns[f"Entry_{label}{suffix}"] = values[entry_bar]
             columns[f"Exit_{label}{suffix}"] = values[exit_bar]
     return pd.DataFrame(columns)
+
+
+def _differences(later: pd.Index, earlier: pd.Index) -> Any:
+    """later - earlier element-wise, as pandas subtracts them (timedeltas in the index's unit for datetimes)."""
+    if isinstance(later, pd.DatetimeIndex) and isinstance(earlier, pd.DatetimeIndex) and later.unit == earlier.unit:
+        return (later.asi8 - earlier.asi8).view(f"timedelta64[{later.unit}]")
+    return later - earlier
 
 
 def run_stats(
@@ -252,18 +269,19 @@ def stats_series(
         out[key] = stats[key]
     out["Start"], out["End"] = index[0], index[-1]
     out["Duration"] = index[-1] - index[0]
-    curve = equity_frame(equity, index)
+    dd = drawdown_pct(equity)
+    curve = equity_frame(equity, index, dd)
     if inverted:
         _trade_times(out, trades_df, index)
     if not len(trades_df):
         out["Max. Trade Duration"] = out["Avg. Trade Duration"] = np.float64("nan")  # from empty float columns
     if not is_dt:
         _periods_not_dates(out, trades_df, curve)
-    _no_drawdown_period(out, curve)
+    _no_drawdown_period(out, dd)
     out["_strategy"] = strategy
     out["_equity_curve"] = curve
     out["_trades"] = trades_df
-    return _Stats(out, dtype=object)
+    return _Stats(list(out.values()), index=list(out), dtype=object)
 
 
 def _periods_not_dates(out: dict[str, Any], trades_df: pd.DataFrame, curve: pd.DataFrame) -> None:
@@ -305,12 +323,12 @@ def _trade_times(out: dict[str, Any], trades_df: pd.DataFrame, index: pd.Index) 
     out["Avg. Trade Duration"] = rounded(durations.mean())
 
 
-def _no_drawdown_period(out: dict[str, Any], curve: pd.DataFrame) -> None:
+def _no_drawdown_period(out: dict[str, Any], dd: np.ndarray) -> None:
     """Without any drawdown period (equity never fell, or fell only at the last bar) Backtesting.py's
     durations fall back to the drawdown values themselves (zeros as NaN): floats, not durations."""
-    if len(_drawdown_periods(curve["DrawdownPct"].to_numpy())[0]):
+    if len(_drawdown_periods(dd)[0]):
         return
-    fallback = curve["DrawdownPct"].replace(0, np.nan)
+    fallback = pd.Series(dd).replace(0, np.nan)
     out["Max. Drawdown Duration"] = fallback.max()
     out["Avg. Drawdown Duration"] = fallback.mean()
 
