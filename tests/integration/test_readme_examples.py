@@ -55,6 +55,9 @@ def test_cli_demo_writes_reports(tmp_path: Path) -> None:
         check=True,
     )
     assert "56263.51934" in out.stdout  # the GOOG reference equity in the summary table
+    # the two losing crypto runs compound to about -100% a year: their Sharpe Ratios explode and a note says why
+    note = " ".join(out.stdout[out.stdout.index("note:") :].split())
+    assert note.startswith("note: btc-perp-breakout, crypto-5m-sma-cross: the Sharpe Ratio is Backtesting.py's")
     for slug in ("goog-sma-cross", "btc-perp-breakout", "crypto-5m-sma-cross"):
         report = tmp_path / slug / "report.html"
         assert report.stat().st_size > 100_000
@@ -190,3 +193,12 @@ def test_ml_features_example(tmp_path: Path) -> None:
     lines = out.stdout.splitlines()
     assert lines[0] == "32 {-1: 2051, 0: 1437, 1: 2260}"  # 32 feature columns; sell, hold, buy counts
     assert lines[1] == "True"
+
+
+def test_sharpe_note_names_only_the_runs_whose_sharpe_exploded() -> None:
+    from tradeforge.cli.app import sharpe_note
+
+    assert sharpe_note([("a", {"Sharpe Ratio": 0.6}), ("b", {"Sharpe Ratio": -3.0})]) is None
+    assert sharpe_note([("a", {"Sharpe Ratio": float("nan")}), ("b", {})]) is None
+    note = sharpe_note([("a", {"Sharpe Ratio": -4963.0}), ("b", {"Sharpe Ratio": 1.2}), ("c", {"Sharpe Ratio": -11})])
+    assert note is not None and note.startswith("a, c: the Sharpe Ratio is Backtesting.py's")

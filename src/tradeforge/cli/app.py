@@ -62,6 +62,26 @@ def stats_table(title: str, stats: dict[str, Any], keys: tuple[str, ...] | None 
     return table
 
 
+def sharpe_note(named_stats: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """A sentence explaining a Sharpe Ratio below -10 (far outside what any strategy earns), or None.
+
+    The Sharpe Ratio is Backtesting.py's: annualized return / annualized volatility, both compounded from the
+    daily returns. A run that loses steadily over a few weeks compounds to an annualized return near -100%, and the
+    same compounding shrinks the annualized volatility toward 0, so the ratio runs into the thousands."""
+    odd = []
+    for name, stats in named_stats:
+        sharpe = stats.get("Sharpe Ratio")
+        if isinstance(sharpe, int | float) and sharpe < -10:
+            odd.append(name)
+    if not odd:
+        return None
+    return (
+        f"{', '.join(odd)}: the Sharpe Ratio is Backtesting.py's (annualized return / annualized volatility, both "
+        "compounded from daily returns); a short run that compounds to an annualized return near -100% shrinks "
+        "that volatility toward 0, so the ratio explodes. Read Return, Sortino Ratio and Max. Drawdown instead."
+    )
+
+
 def comparison_table(rows: list[tuple[str, Result]]) -> Table:
     table = Table(title="Demo summary", title_justify="left")
     table.add_column("statistic", style="cyan")
@@ -135,6 +155,9 @@ def backtest(
         fail(exc, debug)
         return
     console.print(stats_table(outcome.title, outcome.result.stats))
+    note = sharpe_note([(outcome.title, outcome.result.stats)])
+    if note:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     rejected = [o for o in outcome.result.orders if o.status.value == "rejected"]
     if rejected:
         reasons: dict[str, int] = {}
@@ -182,6 +205,9 @@ def demo(
         fail(exc, debug)
         return
     console.print(comparison_table(rows))
+    note = sharpe_note([(name, result.stats) for name, result in rows])
+    if note:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     console.print(f"Open the HTML reports above in a browser; CSV and JSON exports sit next to them in {out}/.")
 
 
