@@ -201,3 +201,72 @@ def test_sigterm_stops_paper_and_the_same_name_resumes(
         (RunStatus.STOPPED, "signal SIGTERM"),
         (RunStatus.STOPPED, "signal SIGINT"),
     ]
+
+
+BACKTESTING_PY_FILE = """
+import pandas as pd
+
+from tradeforge.compat import Strategy
+from tradeforge.compat.lib import crossover
+
+
+class SmaCross(Strategy):
+    n1 = 10
+    n2 = 20
+
+    def init(self):
+        close = pd.Series(self.data.Close)
+        self.sma1 = self.I(lambda: close.rolling(self.n1).mean())
+        self.sma2 = self.I(lambda: close.rolling(self.n2).mean())
+
+    def next(self):
+        if crossover(self.sma1, self.sma2):
+            self.position.close()
+            self.buy()
+        elif crossover(self.sma2, self.sma1):
+            self.position.close()
+            self.sell()
+"""
+
+
+def test_paper_runs_a_backtesting_py_strategy_file_unchanged(
+    sim: ExchangeSimulator, setup: tuple[list[str], dict[str, str], str], tmp_path: Path
+) -> None:
+    from tradeforge.compat.hosted import hosted
+    from tradeforge.service.strategy_loader import load_strategy_class
+
+    args, env, db = setup
+    path = tmp_path / "bt_sma.py"
+    path.write_text(BACKTESTING_PY_FILE)
+    btc = load_sample("BTC-PERP")
+    spec = ["--strategy", f"{path}:SmaCross", "--data", f"binance:{SYM}@1m", "-p", "n1=5", "-p", "n2=15"]
+    paper = Paper([*spec, "--name", "btpy", "--warmup", str(WARMUP), "--commission", "0.001", *args], env)
+    try:
+        paper.wait_for("warm-up done")
+        for _ in range(LIVE):
+            sim.advance()
+            time.sleep(0.02)
+        wait_until_bar(db, int(btc.ts[START + LIVE - 1]))
+        listed = CliRunner(env={"COLUMNS": "300"}).invoke(
+            cli_app(), ["trades", "--db", db, "--name", "btpy", "--limit", "1000"]
+        )
+        assert listed.exit_code == 0, listed.output
+        paper.proc.send_signal(signal.SIGTERM)
+        code, _ = paper.finish()
+        assert code == 0
+    finally:
+        paper.kill()
+    first = START - WARMUP
+    bars = BarSeries.from_arrays(
+        SYM, btc.timeframe, btc.ts[first : START + LIVE], btc.open[first : START + LIVE],
+        btc.high[first : START + LIVE], btc.low[first : START + LIVE], btc.close[first : START + LIVE],
+        btc.volume[first : START + LIVE],
+    )  # fmt: skip
+    inst = Instrument(SYM, tick_size=0.01, lot_size=0.00001, min_notional=5.0, quote_currency="USDT")
+    klass = load_strategy_class(f"{path}:SmaCross")
+    assert issubclass(klass, hosted(klass._compat_class).__mro__[1])  # hosted: a tradeforge Strategy
+    result = run_backtest(
+        klass(n1=5, n2=15), bars, cash=10_000.0, commission=MakerTakerFee(0.001, 0.001), instruments={SYM: inst}
+    )
+    assert len(result.trades) >= 3  # the crosses of 140 one-minute bars were traded
+    assert f"{len(result.trades)} trades, realized P&L after fees" in listed.output

@@ -8,6 +8,7 @@ from tradeforge.compat import ta as _ta
 from tradeforge.compat._multidata import load_samples_frame, multi_asset_frame
 from tradeforge.compat.alloc import Allocation
 from tradeforge.compat.backtest import Backtest
+from tradeforge.compat.hosted import hosted
 from tradeforge.compat.objects import Order, Position, Trade
 from tradeforge.compat.strategy import Strategy
 
@@ -20,6 +21,7 @@ __all__ = [
     "Position",
     "Strategy",
     "Trade",
+    "hosted",
     "load_samples_frame",
     "multi_asset_frame",
 ]

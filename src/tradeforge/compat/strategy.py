@@ -58,6 +58,7 @@ class Strategy(metaclass=ABCMeta):
     """A Backtesting.py strategy. Declare parameters as class attributes; override init() and next()."""
 
     _FULL_EQUITY = _FullEquity(1 - sys.float_info.epsilon)
+    _growing = False  # True when init() only ever sees the bars so far (hosted on arriving bars): no look-ahead check
 
     def __init__(self, broker: Run, data: _Data, params: dict[str, Any]) -> None:
         self._indicators: list[_Indicator] = []
@@ -187,7 +188,7 @@ class Strategy(metaclass=ABCMeta):
         n: int,
     ) -> None:
         """Recompute on the first half of every data argument; any difference is look-ahead."""
-        if n < 8 or not np.issubdtype(value.dtype, np.number):
+        if n < 8 or self._growing or not np.issubdtype(value.dtype, np.number):
             return
         m = n // 2 + 1
         cut_args = tuple(_prefix(a, m, n) for a in args)

@@ -40,6 +40,7 @@ def load_strategy_class(ref: str) -> type[Strategy]:
         for name, obj in vars(module).items()
         if inspect.isclass(obj) and issubclass(obj, Strategy) and obj is not Strategy and obj.__module__ == module_name
     }
+    found.update(_backtesting_py_classes(module))
     if class_name:
         if class_name not in found:
             raise ConfigError(f"{path} has no Strategy subclass {class_name!r}; it has: {', '.join(found) or 'none'}")
@@ -50,6 +51,24 @@ def load_strategy_class(ref: str) -> type[Strategy]:
             f"name one, e.g. {path}:{next(iter(found), 'MyStrategy')}"
         )
     return next(iter(found.values()))
+
+
+def _backtesting_py_classes(module: ModuleType) -> dict[str, type[Strategy]]:
+    """The file's Backtesting.py strategies (tradeforge.compat.Strategy subclasses), each hosted as a tradeforge
+    Strategy so that backtest, replay, paper and live run it (tradeforge.compat.hosted)."""
+    if "tradeforge.compat.strategy" not in sys.modules:  # the file never imported tradeforge.compat
+        return {}
+    from tradeforge.compat.hosted import hosted
+    from tradeforge.compat.strategy import Strategy as CompatStrategy
+
+    return {
+        name: hosted(obj)
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj)
+        and issubclass(obj, CompatStrategy)
+        and obj.__module__ == module.__name__
+        and not getattr(obj, "__abstractmethods__", None)
+    }
 
 
 def import_user_file(path: Path) -> ModuleType:
