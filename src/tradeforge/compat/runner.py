@@ -207,9 +207,15 @@ class Run:
         if not is_long and not ((tp or -math.inf) < ref < (sl or math.inf)):
             raise CompatValueError(f"Short orders require: TP ({tp}) < LIMIT ({ref}) < SL ({sl})")
         if self.exclusive_orders:
-            for order in list(self.broker.working):
+            # Backtesting.py 0.6.6 cancels while iterating its live order list, so the order right after each
+            # cancelled one is skipped and stays working; walking the broker's list the same way keeps its trades
+            working = self.broker.working
+            i = 0
+            while i < len(working):
+                order = working[i]
                 if order.role not in ("stop_loss", "take_profit"):
                     self.engine.cancel(order, "exclusive_orders: a new order replaces it")
+                i += 1
             for trade in list(self.book.open_trades):
                 self.trade(trade).close()
         kind = (

@@ -267,3 +267,31 @@ def test_a_repeated_timestamp_is_refused_but_a_repeated_wall_clock_hour_is_not()
     wall = hourly.index.tz_localize(None)
     assert wall.has_duplicates
     assert run(compat, TcSmaCross, hourly)["Duration"] == pd.Timedelta(hours=len(hourly) - 1)
+
+
+@LIBS
+def test_exclusive_orders_keep_the_order_after_each_cancelled_one(lib: Any) -> None:
+    """Backtesting.py cancels while iterating its order list: with a trade open, a second order in the same bar
+    cancels the first trade-close order and skips (keeps) the first new order. Same orders, same trades."""
+
+    class S(lib.Strategy):
+        def init(self):
+            self.working = []
+
+        def next(self):
+            n = len(self.data)
+            if n == 5:
+                self.buy(size=10)
+            if n == 20:  # a trade is open
+                self.sell(size=1)
+                self.buy(size=2)
+                self.working = [(o.size, o.is_contingent) for o in self.orders]
+
+    stats = run(lib, S, GOOG.iloc[:40], exclusive_orders=True, finalize_trades=True)
+    assert stats["_strategy"].working == [(-10.0, False), (-1.0, False), (2.0, False)]
+    trades = stats["_trades"][["Size", "EntryBar", "ExitBar", "EntryPrice", "ExitPrice"]]
+    assert trades.values.tolist() == [
+        [10, 5, 20, 104.95, 114.42],
+        [-1, 20, 20, 114.42, 114.42],
+        [1, 20, 39, 114.42, 141.01],
+    ]
