@@ -75,7 +75,7 @@ class Strategy(metaclass=ABCMeta):
 
     def _check_params(self, params: dict[str, Any]) -> dict[str, Any]:
         for key, value in params.items():
-            if not hasattr(self, key) or key.startswith("_") or callable(getattr(type(self), key, None)):
+            if not hasattr(self, key) or key.startswith("_"):
                 known = sorted(k for k, v in vars_of(type(self)).items() if not k.startswith("_") and not callable(v))
                 raise UnknownParameterError(
                     f"Strategy '{type(self).__name__}' is missing parameter '{key}'. Declare parameters as class "
@@ -130,13 +130,16 @@ class Strategy(metaclass=ABCMeta):
             raise CompatTypeError(f"name= must be a str or a sequence of str, got {type(name).__name__}")
 
         n = len(self._data)
+        # the look-ahead check's call on the first half goes first, so that what the function leaves behind
+        # (attributes it sets, as Backtesting.py users sometimes do) comes from the call on all the data
+        early = self._early(func, args, kwargs, label, n)
         value = self._evaluate(func, args, kwargs, label, n)
         if isinstance(label, list) and np.atleast_2d(value).shape[0] != len(label):
             raise CompatValueError(
                 f"name= has {len(label)} names but the indicator returns {np.atleast_2d(value).shape[0]} arrays; "
                 "give one name per array"
             )
-        self._check_causal(func, args, kwargs, label, value, n)
+        self._check_causal(label, value, early, n)
         if overlay is None and np.issubdtype(value.dtype, np.number):
             close = np.asarray(self._data.Close, dtype=float)
             if close.ndim == 2:  # multi-asset data: bars x assets; indicators are assets x bars
@@ -178,33 +181,33 @@ class Strategy(metaclass=ABCMeta):
             )
         return array
 
-    def _check_causal(
-        self,
-        func: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        label: Any,
-        value: np.ndarray,
-        n: int,
-    ) -> None:
-        """Recompute on the first half of every data argument; any difference is look-ahead."""
-        if n < 8 or self._growing or not np.issubdtype(value.dtype, np.number):
-            return
+    def _early(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: Any, n: int
+    ) -> np.ndarray | None:
+        """The indicator on the first half of every data argument (None when there is nothing to check)."""
+        if n < 8 or self._growing:
+            return None
         m = n // 2 + 1
         cut_args = tuple(_prefix(a, m, n) for a in args)
         cut_kwargs = {k: _prefix(v, m, n) for k, v in kwargs.items()}
         if all(a is b for a, b in zip(cut_args, args, strict=True)) and all(cut_kwargs[k] is kwargs[k] for k in kwargs):
-            return  # no data argument: nothing to cut (a precomputed array is the user's responsibility)
+            return None  # no data argument: nothing to cut (a precomputed array is the user's responsibility)
         try:
             with np.errstate(all="ignore"):
-                early = self._evaluate(func, cut_args, cut_kwargs, label, m)
+                return self._evaluate(func, cut_args, cut_kwargs, label, m)
         except Exception as exc:  # the function may need more history than half the data: say we could not check
             warnings.warn(
                 f'indicator "{label}" could not be checked for look-ahead on the first {m} bars '
                 f"({type(exc).__name__}: {exc})",
                 stacklevel=3,
             )
+            return None
+
+    def _check_causal(self, label: Any, value: np.ndarray, early: np.ndarray | None, n: int) -> None:
+        """The values on the first half of the data must be those computed on all of it; else look-ahead."""
+        if early is None or not np.issubdtype(value.dtype, np.number):
             return
+        m = n // 2 + 1
         full = np.atleast_2d(value)[..., :m].astype(float)
         part = np.atleast_2d(early).astype(float)
         if full.shape != part.shape:
@@ -349,7 +352,9 @@ def vars_of(klass: type) -> dict[str, Any]:
 
 
 def _check_size(size: Any) -> None:
-    if not isinstance(size, (int, float, np.integer, np.floating)) or isinstance(size, bool):
+    if isinstance(size, np.bool_):
+        size = bool(size)  # True is 1 unit, as in Backtesting.py
+    if not isinstance(size, (int, float, np.integer, np.floating)):
         raise CompatTypeError(f"size must be a number, got {type(size).__name__}")
     if not (0 < size < 1 or (size >= 1 and round(size) == size)):
         raise CompatValueError(

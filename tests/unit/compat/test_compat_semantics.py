@@ -295,3 +295,45 @@ def test_exclusive_orders_keep_the_order_after_each_cancelled_one(lib: Any) -> N
         [-1, 20, 20, 114.42, 114.42],
         [1, 20, 39, 114.42, 141.01],
     ]
+
+
+def test_what_backtesting_py_accepts_runs_the_same() -> None:
+    """A function as a parameter, True as a size, and an indicator function that keeps a helper array on the
+    strategy (left by the call on all the data, not by the look-ahead check's shorter call)."""
+
+    def ema(values: Any, n: int) -> Any:
+        return pd.Series(values).ewm(span=n).mean()
+
+    def sma(values: Any, n: int) -> Any:
+        return pd.Series(values).rolling(n).mean()
+
+    def make(lib: Any) -> type:
+        class S(lib.Strategy):
+            ma = ema
+
+            def init(self):
+                self.sig = self.I(self.signals, self.data.Close, 10)
+
+            def signals(self, close, n):
+                self.helper = np.asarray(close, dtype=float) * 2
+                return type(self).ma(close, n)
+
+            def next(self):
+                if len(self.helper) != len(SHORT):
+                    raise RuntimeError("helper array left at the wrong length")
+                if not self.position and self.data.Close[-1] > self.sig[-1]:
+                    self.buy(size=True)
+                elif self.position and self.data.Close[-1] < self.sig[-1]:
+                    self.position.close()
+
+        return S
+
+    results = []
+    for lib in (backtesting, compat):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results.append(lib.Backtest(SHORT, make(lib)).run(ma=sma)["_trades"])
+    ours, theirs = results[1], results[0]
+    assert len(ours) > 2 and set(ours["Size"]) == {1}
+    columns = ["Size", "EntryBar", "ExitBar", "EntryPrice", "ExitPrice"]
+    assert ours[columns].values.tolist() == theirs[columns].values.tolist()
