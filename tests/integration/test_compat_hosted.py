@@ -4,6 +4,7 @@ kept across bars, and found in a strategy file by the command line."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -132,33 +133,18 @@ def test_hosting_refuses_what_it_cannot_run() -> None:
         run_backtest(hosted(SmaCross), two, cash=1.0)  # one instance given both symbols
 
 
-STRATEGY_FILE = """
-import pandas as pd
-
-from tradeforge.compat import Strategy
-from tradeforge.compat.lib import crossover
-
-
-def SMA(values, n):
-    return pd.Series(values).rolling(n).mean()
-
-
-class SmaCross(Strategy):
-    n1 = 10
-    n2 = 20
-
-    def init(self):
-        self.sma1 = self.I(SMA, self.data.Close, self.n1)
-        self.sma2 = self.I(SMA, self.data.Close, self.n2)
-
-    def next(self):
-        if crossover(self.sma1, self.sma2):
-            self.position.close()
-            self.buy()
-        elif crossover(self.sma2, self.sma1):
-            self.position.close()
-            self.sell()
-"""
+# the module's own sma and SmaCross, written out as a user's strategy file
+STRATEGY_FILE = "\n".join(
+    [
+        "from __future__ import annotations",
+        "import numpy as np",
+        "import pandas as pd",
+        "from tradeforge.compat import Strategy",
+        "from tradeforge.compat.lib import crossover",
+        inspect.getsource(sma),
+        inspect.getsource(SmaCross),
+    ]
+)
 
 
 def test_a_backtesting_py_strategy_file_runs_from_the_command_line(tmp_path: Path) -> None:

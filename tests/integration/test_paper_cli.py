@@ -100,6 +100,15 @@ def setup(sim: ExchangeSimulator, tmp_path: Path) -> tuple[list[str], dict[str, 
     return args, env, db
 
 
+def paper_bars(btc: BarSeries) -> tuple[BarSeries, Instrument]:
+    """The bars a paper run with WARMUP bars of warm-up and LIVE live bars has seen, and its instrument."""
+    run = slice(START - WARMUP, START + LIVE)
+    bars = BarSeries.from_arrays(
+        SYM, btc.timeframe, btc.ts[run], btc.open[run], btc.high[run], btc.low[run], btc.close[run], btc.volume[run]
+    )
+    return bars, Instrument(SYM, tick_size=0.01, lot_size=0.00001, min_notional=5.0, quote_currency="USDT")
+
+
 def wait_until_bar(db: str, ts: int, timeout: float = 20.0) -> None:
     uows = SqlUnitOfWorkFactory(make_engine(db))
     deadline = time.monotonic() + timeout
@@ -133,13 +142,7 @@ def test_paper_status_orders_trades_and_kill(
         assert "btc" in shown.output and "running" in shown.output
         listed = runner.invoke(cli_app(), ["trades", "--db", db, "--name", "btc", "--limit", "1000"])
         assert listed.exit_code == 0, listed.output
-        first = START - WARMUP
-        bars = BarSeries.from_arrays(
-            SYM, btc.timeframe, btc.ts[first : START + LIVE], btc.open[first : START + LIVE],
-            btc.high[first : START + LIVE], btc.low[first : START + LIVE], btc.close[first : START + LIVE],
-            btc.volume[first : START + LIVE],
-        )  # fmt: skip
-        inst = Instrument(SYM, tick_size=0.01, lot_size=0.00001, min_notional=5.0, quote_currency="USDT")
+        bars, inst = paper_bars(btc)
         result = run_backtest(
             SmaCross(fast=5, slow=15), bars, cash=10_000.0, commission=MakerTakerFee(0.001, 0.001),
             instruments={SYM: inst},
@@ -232,7 +235,7 @@ class SmaCross(Strategy):
 def test_paper_runs_a_backtesting_py_strategy_file_unchanged(
     sim: ExchangeSimulator, setup: tuple[list[str], dict[str, str], str], tmp_path: Path
 ) -> None:
-    from tradeforge.compat.hosted import hosted
+    from tradeforge.core.strategy import Strategy
     from tradeforge.service.strategy_loader import load_strategy_class
 
     args, env, db = setup
@@ -256,15 +259,9 @@ def test_paper_runs_a_backtesting_py_strategy_file_unchanged(
         assert code == 0
     finally:
         paper.kill()
-    first = START - WARMUP
-    bars = BarSeries.from_arrays(
-        SYM, btc.timeframe, btc.ts[first : START + LIVE], btc.open[first : START + LIVE],
-        btc.high[first : START + LIVE], btc.low[first : START + LIVE], btc.close[first : START + LIVE],
-        btc.volume[first : START + LIVE],
-    )  # fmt: skip
-    inst = Instrument(SYM, tick_size=0.01, lot_size=0.00001, min_notional=5.0, quote_currency="USDT")
+    bars, inst = paper_bars(btc)
     klass = load_strategy_class(f"{path}:SmaCross")
-    assert issubclass(klass, hosted(klass._compat_class).__mro__[1])  # hosted: a tradeforge Strategy
+    assert issubclass(klass, Strategy) and klass._compat_class.__name__ == "SmaCross"  # hosted
     result = run_backtest(
         klass(n1=5, n2=15), bars, cash=10_000.0, commission=MakerTakerFee(0.001, 0.001), instruments={SYM: inst}
     )

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.compat._data import _Data, _Indicator
+from tradeforge.compat.backtest import _strategy_indicators, _warmup_bars
 from tradeforge.compat.objects import Position
 from tradeforge.compat.runner import Run
 from tradeforge.compat.strategy import Strategy as CompatStrategy
@@ -113,9 +114,8 @@ class _Host(CoreStrategy):
                 self._compat.init()
             data._update()
             self._run.index = data.index
-            indicators = _indicators(self._compat)
-            self._start = 1 + _nan_prefix(indicators)
-            self._sliced = [(attr, ind, ind.ndim == 1) for attr, ind in indicators]
+            self._start = 1 + _warmup_bars(self._compat)  # Backtest's rule, so the same first trading bar
+            self._sliced = [(attr, ind, ind.ndim == 1) for attr, ind in _strategy_indicators(self._compat)]
 
     def on_bar(self) -> None:
         k = self._stream.n - 1  # the bar that just closed, counted from the first
@@ -149,7 +149,7 @@ class _Host(CoreStrategy):
                         setattr(compat, attr, value)
                 compat._indicators = fresh._indicators
                 compat._data = data
-        self._start = 1 + _nan_prefix(_indicators(compat))
+        self._start = 1 + _nan_prefix(_strategy_indicators(compat))
         return compat
 
     def _instance(self, data: _Data) -> CompatStrategy:
@@ -161,15 +161,10 @@ class _Host(CoreStrategy):
         stream = self._stream
         ts = stream.column("ts")
         n = len(ts) if stream.complete else stream.n
-        frame = pd.DataFrame(
+        return pd.DataFrame(
             {col: np.asarray(stream.column(key), dtype=float)[:n] for col, key in _COLUMNS},
-            index=pd.to_datetime(np.asarray(ts, dtype=np.int64), utc=True),
+            index=pd.to_datetime(np.asarray(ts[:n], dtype=np.int64), utc=True),
         )
-        return frame
-
-
-def _indicators(strategy: CompatStrategy) -> list[tuple[str, _Indicator]]:
-    return [(attr, value) for attr, value in vars(strategy).items() if isinstance(value, _Indicator)]
 
 
 def _holds_indicators(value: Any) -> bool:
@@ -183,8 +178,8 @@ def _holds_indicators(value: Any) -> bool:
 
 
 def _nan_prefix(indicators: list[tuple[str, _Indicator]]) -> int:
-    """Bars until every (non-scatter) indicator has a value (Backtesting.py's rule); all bars while one has
-    none yet."""
+    """Bars until every (non-scatter) indicator has a value: Backtest's _warmup_bars, except that an indicator
+    with no value yet (its warm-up not over on the bars so far) holds trading back."""
     longest = 0
     for _, ind in indicators:
         if ind._opts.get("scatter"):
