@@ -107,6 +107,7 @@ class _Host(CoreStrategy):
         self._compat: CompatStrategy | None = None
         self._start = 0
         self._sliced: list[tuple[str, _Indicator, bool]] = []
+        self._recomputed: list[tuple[str, _Indicator]] = []
         if self._stream.complete:  # a backtest: every bar is known, init() once as Backtest does
             data = _Data(self._frame())
             self._compat = self._instance(data)
@@ -115,7 +116,7 @@ class _Host(CoreStrategy):
             data._update()
             self._run.index = data.index
             self._start = 1 + _warmup_bars(self._compat)  # Backtest's rule, so the same first trading bar
-            self._sliced = [(attr, ind, ind.ndim == 1) for attr, ind in _strategy_indicators(self._compat)]
+            self._sliced, self._recomputed = self._compat._reveal_lists(_strategy_indicators(self._compat))
 
     def on_bar(self) -> None:
         k = self._stream.n - 1  # the bar that just closed, counted from the first
@@ -126,6 +127,8 @@ class _Host(CoreStrategy):
             attrs = compat.__dict__
             for attr, ind, flat in self._sliced:
                 attrs[attr] = ind[: k + 1] if flat else ind[..., : k + 1]
+            for attr, ind in self._recomputed:
+                attrs[attr] = compat._known_at(ind, k + 1)
         else:
             compat = self._grow()
         if k >= self._start:

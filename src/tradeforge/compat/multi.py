@@ -58,6 +58,8 @@ class MultiRun(Run):
         attrs = self._strategy_dict
         for attr, indicator, flat in self._indicator_attrs:
             attrs[attr] = indicator[:stop] if flat else indicator[..., :stop]
+        for attr, indicator in self._recomputed:
+            attrs[attr] = strategy._known_at(indicator, stop)
         equity = self._equity[k] = self.equity_at_bar(k)
         if equity <= 0:
             self._out_of_money(k)

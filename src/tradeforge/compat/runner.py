@@ -116,6 +116,7 @@ class Run:
         self._trades: dict[int, Trade] = {}
         self._order_by_id: dict[int, CoreOrder] = {}
         self._indicator_attrs: list[tuple[str, Any, bool]] = []
+        self._recomputed: list[tuple[str, Any]] = []  # look-ahead indicators: recomputed on the bars so far
         self._strategy_dict: dict[str, Any] = {}
         self._position = Position(self, None)
         self._closed_views: list[Trade] = []
@@ -125,7 +126,7 @@ class Run:
         self.strategy = strategy
         self.data = data
         self.start = start
-        self._indicator_attrs = [(attr, ind, ind.ndim == 1) for attr, ind in indicator_attrs]
+        self._indicator_attrs, self._recomputed = strategy._reveal_lists(indicator_attrs)
         self._strategy_dict = strategy.__dict__
         self._data_state = data.__dict__
 
@@ -142,6 +143,8 @@ class Run:
         attrs = self._strategy_dict
         for attr, indicator, flat in self._indicator_attrs:
             attrs[attr] = indicator[:stop] if flat else indicator[..., :stop]
+        for attr, indicator in self._recomputed:
+            attrs[attr] = strategy._known_at(indicator, stop)
         # Backtesting.py's broker.next(): the orders were processed; log equity; stop when it is gone
         name = self._name
         equity = self._cash.get(name)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from tradeforge.compat._data import _Data, _Indicator
 from tradeforge.compat.errors import CompatRuntimeError, CompatTypeError, CompatValueError, UnknownParameterError
-from tradeforge.core.errors import LookAheadError
+from tradeforge.core.errors import LookAheadWarning
 
 if TYPE_CHECKING:
     from tradeforge.compat.objects import Order, Position, Trade
@@ -62,6 +62,8 @@ class Strategy(metaclass=ABCMeta):
 
     def __init__(self, broker: Run, data: _Data, params: dict[str, Any]) -> None:
         self._indicators: list[_Indicator] = []
+        # indicators that use future data: id -> what recomputes them on the bars known at each bar
+        self._recompute: dict[int, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any, int]] = {}
         self._broker = broker
         self._data = data
         self._params = self._check_params(params)
@@ -99,7 +101,9 @@ class Strategy(metaclass=ABCMeta):
     ) -> np.ndarray:
         """Declare an indicator: func(*args, **kwargs) -> array(s) as long as the data, revealed bar by bar in
         next(). The result is checked for look-ahead: computed on the first half of the data it must give
-        the same values."""
+        the same values. One that does not (e.g. a shift(-k) label) warns with LookAheadWarning and is
+        recomputed at each bar on the bars known then, so next() never sees the future (init() and plots see
+        the values computed on all the data, as returned here)."""
 
         def fmt(text: str) -> str:
             return text.format(*map(_as_str, args), **{k: _as_str(v) for k, v in kwargs.items()})
@@ -139,7 +143,7 @@ class Strategy(metaclass=ABCMeta):
                 f"name= has {len(label)} names but the indicator returns {np.atleast_2d(value).shape[0]} arrays; "
                 "give one name per array"
             )
-        self._check_causal(label, value, early, n)
+        peek = self._check_causal(label, value, early, n)
         if overlay is None and np.issubdtype(value.dtype, np.number):
             close = np.asarray(self._data.Close, dtype=float)
             if close.ndim == 2:  # multi-asset data: bars x assets; indicators are assets x bars
@@ -152,7 +156,35 @@ class Strategy(metaclass=ABCMeta):
             value, name=label, plot=plot, overlay=overlay, color=color, scatter=scatter, index=self.data.index, **extra
         )
         self._indicators.append(indicator)
+        if peek is not None:
+            warnings.warn(
+                f"{peek}. next() is shown what was known at each bar instead: the indicator is recomputed on the "
+                "bars so far at every bar (one call per bar, slower; writes into it from next() are not kept), "
+                "while init() and plots get the values computed on all the data. Compute it from past values only "
+                "(rolling windows, no shift(-k), no centred windows, no whole-series statistics) to avoid this",
+                LookAheadWarning,
+                stacklevel=2,
+            )
+            self._recompute[id(indicator)] = (func, args, kwargs, label, n)
         return indicator
+
+    def _known_at(self, indicator: _Indicator, stop: int) -> np.ndarray:
+        """A look-ahead indicator as computed on the first `stop` bars: what next() may see at that bar."""
+        func, args, kwargs, label, n = self._recompute[id(indicator)]
+        cut_args = tuple(_prefix(a, stop, n) for a in args)
+        cut_kwargs = {k: _prefix(v, stop, n) for k, v in kwargs.items()}
+        with np.errstate(all="ignore"):
+            value = self._evaluate(func, cut_args, cut_kwargs, label, stop)
+        return value.astype(indicator.dtype, copy=False).view(type(indicator))
+
+    def _reveal_lists(
+        self, indicator_attrs: list[tuple[str, _Indicator]]
+    ) -> tuple[list[tuple[str, _Indicator, bool]], list[tuple[str, _Indicator]]]:
+        """The indicators next() sees sliced to the bars so far (attr, array, is 1-D), and those recomputed."""
+        recompute = self._recompute
+        sliced = [(attr, ind, ind.ndim == 1) for attr, ind in indicator_attrs if id(ind) not in recompute]
+        known = [(attr, ind) for attr, ind in indicator_attrs if id(ind) in recompute]
+        return sliced, known
 
     def _evaluate(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: Any, n: int
@@ -203,24 +235,25 @@ class Strategy(metaclass=ABCMeta):
             )
             return None
 
-    def _check_causal(self, label: Any, value: np.ndarray, early: np.ndarray | None, n: int) -> None:
-        """The values on the first half of the data must be those computed on all of it; else look-ahead."""
+    def _check_causal(self, label: Any, value: np.ndarray, early: np.ndarray | None, n: int) -> str | None:
+        """The values on the first half of the data must be those computed on all of it; else look-ahead: what
+        differs, said for the user (None when nothing does)."""
         if early is None or not np.issubdtype(value.dtype, np.number):
-            return
+            return None
         m = n // 2 + 1
         full = np.atleast_2d(value)[..., :m].astype(float)
         part = np.atleast_2d(early).astype(float)
         if full.shape != part.shape:
-            return
+            return None
         same = np.isclose(full, part, rtol=1e-7, atol=1e-12, equal_nan=True)
-        if not same.all():
-            bar = int(np.argwhere(~same)[0][-1])
-            raise LookAheadError(
-                f'indicator "{label}" uses future data: its value at bar {bar} ({self._data.index[bar]}) is '
-                f"{full[..., bar].tolist()} when computed on all {n} bars but {part[..., bar].tolist()} when "
-                f"computed on the first {m}. Compute it from past values only (e.g. rolling windows, "
-                "no shift(-k), no centred windows, no normalising by whole-series statistics)"
-            )
+        if same.all():
+            return None
+        bar = int(np.argwhere(~same)[0][-1])
+        return (
+            f'indicator "{label}" uses future data: its value at bar {bar} ({self._data.index[bar]}) is '
+            f"{full[..., bar].tolist()} when computed on all {n} bars but {part[..., bar].tolist()} when "
+            f"computed on the first {m}"
+        )
 
     # -------------------------------------------------------------- callbacks
     def init(self) -> None:  # noqa: B027 - optional to override

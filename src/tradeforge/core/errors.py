@@ -31,6 +31,13 @@ class LookAheadError(TradeforgeError):
     """An indicator or feature used data from after the bar it was computed for."""
 
 
+class LookAheadWarning(UserWarning):
+    """An indicator uses data from after its bar; the strategy is shown what was known at each bar instead.
+
+    Make it an error with ``warnings.simplefilter("error", LookAheadWarning)``.
+    """
+
+
 class StrategyError(TradeforgeError):
     """A strategy callback raised. Names the strategy, the bar time and the original exception."""
 

@@ -182,16 +182,33 @@ def test_multi_backtest_one_column_per_dataset() -> None:
     assert not any(str(k).startswith("_") for k in result.index)
 
 
-def test_lookahead_indicator_is_refused() -> None:
+def test_lookahead_indicator_is_shown_only_what_was_known_at_each_bar() -> None:
+    """A shift(-1) indicator warns and next() sees it recomputed on the bars so far: the last value is NaN, the
+    one before is the close known now; init() and the plot keep the values computed on all the data."""
+    from tradeforge import LookAheadWarning
+
+    seen: list[tuple[float, float, float, int]] = []
+
     class Peek(tc.Strategy):
         def init(self) -> None:
             self.future = self.I(lambda c: pd.Series(c).shift(-1).to_numpy(), self.data.Close)
+            self.whole = self.future  # what init() got: computed on all the data
 
         def next(self) -> None:
-            if self.future[-1] > self.data.Close[-1]:
+            seen.append((self.future[-1], self.future[-2], self.data.Close[-1], len(self.future)))
+            if self.future[-1] > self.data.Close[-1]:  # never true: the next close is not known yet
                 self.buy()
 
-    from tradeforge.core.errors import LookAheadError
+    with pytest.warns(LookAheadWarning, match=r'indicator "λ\(C\)" uses future data: its value at bar'):
+        stats = tc.Backtest(GOOG, Peek).run()
+    assert stats["# Trades"] == 0
+    assert len(seen) == len(GOOG) - 1
+    for k, (last, before, close, length) in enumerate(seen, start=2):
+        assert length == k and np.isnan(last) and before == close
+    whole = stats["_strategy"].whole
+    assert np.array_equal(whole[:-1], GOOG.Close.to_numpy()[1:])
 
-    with pytest.raises(LookAheadError, match="uses future data"):
-        tc.Backtest(GOOG, Peek).run()
+    with warnings.catch_warnings():  # strict: the warning as an error
+        warnings.simplefilter("error", LookAheadWarning)
+        with pytest.raises(LookAheadWarning, match="uses future data"):
+            tc.Backtest(GOOG, Peek).run()
