@@ -271,8 +271,12 @@ class Backtest:
             run = Run({"asset": df}, self._timestamps(), **settings)
             data = _Data(df.copy(deep=False))
         strategy = self._strategy(run, data, kwargs)
-        with np.errstate(invalid="ignore"):
-            strategy.init()
+        run.in_init = True
+        try:
+            with np.errstate(invalid="ignore"):
+                strategy.init()
+        finally:
+            run.in_init = False
         data._update()
         start = 1 + _warmup_bars(strategy)
         run.attach(strategy, data, start, _strategy_indicators(strategy))
@@ -291,14 +295,19 @@ class Backtest:
                         stacklevel=2,
                     )
         data._set_length(n)
-        for attr, ind in _strategy_indicators(strategy):
+        for attr, ind, _ in run._indicator_attrs:
             setattr(strategy, attr, ind)  # whole arrays again, for plotting and the trades frame
+        for attr, ind in run._recomputed:
+            setattr(strategy, attr, ind)  # the values computed on all the data, as init() got them
         if self._symbols is not None:
             from tradeforge.compat.multi import multi_stats
 
             self._results = multi_stats(run, df, strategy, start)  # type: ignore[arg-type]
         else:
-            self._results = run_stats(run, df.index, df["Close"].to_numpy(dtype=float), strategy, start)
+            # Buy & Hold starts where the indicators have values *after* the run, as in Backtesting.py: next()
+            # may have written into an indicator (e.g. a forecast array that starts all NaN)
+            first = 1 + _warmup_bars(strategy)
+            self._results = run_stats(run, df.index, df["Close"].to_numpy(dtype=float), strategy, first)
         return self._results
 
     # -------------------------------------------------------------- optimize
@@ -318,7 +327,8 @@ class Backtest:
         """Search parameter combinations for the best `maximize` (a stats key or f(stats) -> number).
 
         method: "grid" (every combination, or a random share of them with max_tries), "random" (max_tries
-        distinct combinations) or "bayes" (Optuna's TPE; "sambo"/"skopt" are accepted as aliases).
+        distinct combinations) or "bayes" (Optuna's TPE over the values given); "sambo" (and the deprecated
+        "skopt") runs that search with Backtesting.py's reading: integers span min..max, floats the interval.
         constraint(p) -> bool filters combinations (p.n1 < p.n2). Runs on `workers` local processes (default:
         all cores); results are identical to a serial run. Returns the best run's stats, plus the heatmap
         (a Series indexed by the parameters) with return_heatmap=True, plus an OptimizeResult (x, fun = -best, xv,

@@ -43,6 +43,9 @@ class Order:
     def cancel(self) -> None:
         """Cancel the order. A stop-loss or take-profit cancelled this way leaves its trade without one."""
         core = self._core
+        if core.id < 0:  # placed in init(): not at the engine yet
+            self._run.drop_deferred(self)
+            return
         self._run.engine.cancel(core, "cancelled by the strategy")
         if core.trade_id is not None and core.role in ("stop_loss", "take_profit"):
             trade = self._run.trade_by_id(core.trade_id)

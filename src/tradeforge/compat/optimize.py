@@ -193,7 +193,16 @@ def optimize(
             "combination is admissible"
         )
     admissible = constraint or (lambda _: True)
-    if method in ("skopt", "sambo"):
+    ranges = method in ("skopt", "sambo")  # Backtesting.py's model-based search: numbers give a range
+    if method == "skopt":
+        warnings.warn(
+            'Backtest.optimize(method="skopt") is deprecated (as in Backtesting.py). Use method="sambo" (the same '
+            'search: numeric values give a range from their min to their max) or method="bayes" (only the '
+            "values given).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    if ranges:
         method = "bayes"
     if method not in ("grid", "random", "bayes"):
         raise CompatValueError(f"method must be 'grid', 'random' or 'bayes' (Optuna), not {method!r}")
@@ -211,7 +220,7 @@ def optimize(
 
     if method == "bayes":
         return _optimize_bayes(
-            bt, grid, admissible, objective, key, max_tries, random_state, return_heatmap, return_optimization
+            bt, grid, admissible, objective, key, max_tries, random_state, return_heatmap, return_optimization, ranges
         )
     rand = np.random.default_rng(random_state).random
     if method == "grid":
@@ -247,6 +256,17 @@ def optimize(
     return (stats, heatmap) if return_heatmap else stats
 
 
+def _domain(values: tuple[Any, ...]) -> tuple[str, Any, Any] | None:
+    """A numeric parameter's range for method="sambo": ("int", lo, hi) or ("float", lo, hi); None otherwise."""
+    if len(values) < 2 or any(isinstance(v, (bool, np.bool_)) for v in values):
+        return None
+    if all(isinstance(v, (int, np.integer)) for v in values):
+        return "int", int(min(values)), int(max(values))
+    if all(isinstance(v, (int, float, np.integer, np.floating)) for v in values):
+        return "float", float(min(values)), float(max(values))
+    return None
+
+
 def _grid_size(grid: dict[str, tuple[Any, ...]], admissible: Callable[[AttrDict], bool]) -> int:
     size = int(np.prod([len(v) for v in grid.values()]))
     if size < 10_000:
@@ -265,15 +285,23 @@ def _optimize_bayes(
     random_state: int | None,
     return_heatmap: bool,
     return_optimization: bool,
+    ranges: bool = False,
 ) -> Any:
-    """Optuna's TPE sampler over the given values (each parameter is categorical over its list, or an
-    int/float range when the values are evenly spaced numbers). Repeated combinations are not re-run."""
+    """Optuna's TPE sampler. Each parameter is categorical over the values given; with `ranges` (method="sambo",
+    as Backtesting.py's sambo search reads them) integers give every integer from their min to their max and
+    floats the interval between, other values stay categorical. Repeated combinations are not re-run."""
     import optuna
 
     from tradeforge.compat._progress import progress_bar
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    size = _grid_size(grid, admissible)
+    domains = {name: _domain(values) if ranges else None for name, values in grid.items()}
+    if any(d is not None for d in domains.values()):
+        counts = [len(v) if d is None else math.inf if d[0] == "float" else d[2] - d[1] + 1
+                  for v, d in zip(grid.values(), domains.values(), strict=True)]  # fmt: skip
+        size = max(1, int(min(math.prod(counts), 2**62)))
+    else:
+        size = _grid_size(grid, admissible)
     tries = 200 if max_tries is None else max(1, int(max_tries * size)) if 0 < max_tries <= 1 else int(max_tries)
     tries = min(tries, size)
     names = list(grid)
@@ -282,7 +310,12 @@ def _optimize_bayes(
     study = optuna.create_study(direction="maximize", sampler=sampler)
 
     def suggest(trial: optuna.Trial, name: str, values: tuple[Any, ...]) -> Any:
-        return trial.suggest_categorical(name, list(values))
+        domain = domains[name]
+        if domain is None:
+            return trial.suggest_categorical(name, list(values))
+        if domain[0] == "int":
+            return trial.suggest_int(name, domain[1], domain[2])
+        return trial.suggest_float(name, domain[1], domain[2])
 
     attempts = 0
     with progress_bar(tries, "Backtest.optimize (bayes)") as advance:

@@ -120,6 +120,8 @@ class Run:
         self._strategy_dict: dict[str, Any] = {}
         self._position = Position(self, None)
         self._closed_views: list[Trade] = []
+        self.in_init = False  # True while the strategy's init() runs: orders then wait for the first next()
+        self._deferred: list[Order] = []
 
     # ----------------------------------------------------------------- running
     def attach(self, strategy: Strategy, data: _Data, start: int, indicator_attrs: list[tuple[str, Any]]) -> None:
@@ -133,6 +135,8 @@ class Run:
     def on_bar(self) -> None:
         k = self.engine.step
         if k < self.start or self.out_of_money_step is not None:
+            if self._deferred and k == self.start - 1:
+                self._submit_deferred()
             return
         strategy = self.strategy
         assert strategy is not None
@@ -203,12 +207,17 @@ class Run:
         is_long = size > 0
         if size == 0:
             raise CompatValueError("order size must not be zero")
-        adjusted = self.last_price(self.symbol) * (1 + math.copysign(self.spread, size))
+        # in init() the data is all there, so Backtesting.py checks sl/tp against the last close of all of it
+        last = float(self.close[-1]) if self.in_init else self.last_price(self.symbol)
+        adjusted = last * (1 + math.copysign(self.spread, size))
         ref = limit or stop or adjusted
         if is_long and not ((sl or -math.inf) < ref < (tp or math.inf)):
             raise CompatValueError(f"Long orders require: SL ({sl}) < LIMIT ({ref}) < TP ({tp})")
         if not is_long and not ((tp or -math.inf) < ref < (sl or math.inf)):
             raise CompatValueError(f"Short orders require: TP ({tp}) < LIMIT ({ref}) < SL ({sl})")
+        units = abs(size)
+        if self.in_init:
+            return self._defer(is_long, units, limit, stop, sl, tp, tag)
         if self.exclusive_orders:
             # Backtesting.py 0.6.6 cancels while iterating its live order list, so the order right after each
             # cancelled one is skipped and stays working; walking the broker's list the same way keeps its trades
@@ -230,7 +239,6 @@ class Run:
             if stop is not None
             else OrderType.MARKET
         )
-        units = abs(size)
         relative = units < 1
         core = self.engine.submit_new(
             self.adapter,
@@ -248,6 +256,83 @@ class Run:
         if tag is not None:
             self._tags[core.id] = tag
         return self.order(core)
+
+    def _defer(
+        self,
+        is_long: bool,
+        units: float,
+        limit: float | None,
+        stop: float | None,
+        sl: float | None,
+        tp: float | None,
+        tag: Any,
+    ) -> Order:
+        """An order placed in init(): Backtesting.py keeps it until its broker first runs, at the first bar
+        next() is called for, so it fills there (as if placed on the bar before). It is held here and submitted
+        to the engine on that bar before; until then it is an order of its own (negative id) in self.orders."""
+        if self.exclusive_orders:  # Backtesting.py's cancel-while-iterating walk, as in new_order
+            i = 0
+            while i < len(self._deferred):
+                del self._deferred[i]
+                i += 1
+        kind = (
+            OrderType.STOP_LIMIT
+            if limit is not None and stop is not None
+            else OrderType.LIMIT
+            if limit is not None
+            else OrderType.STOP
+            if stop is not None
+            else OrderType.MARKET
+        )
+        relative = units < 1
+        core = CoreOrder(
+            -(len(self._tags) + len(self._deferred) + 1),
+            self._name,
+            self.symbol,
+            Side.BUY if is_long else Side.SELL,
+            kind,
+            None if relative else units,
+            0,
+            -1,
+            fraction=units if relative else None,
+            limit=limit,
+            stop=stop,
+            sl=sl,
+            tp=tp,
+            tag="" if tag is None else str(tag),
+        )
+        view = Order(self, core)
+        if tag is not None:
+            self._tags[core.id] = tag
+        self._deferred.append(view)
+        return view
+
+    def drop_deferred(self, view: Order) -> None:
+        """Cancel an order placed in init() before it reached the engine."""
+        self._deferred = [o for o in self._deferred if o is not view]
+
+    def _submit_deferred(self) -> None:
+        pending, self._deferred = self._deferred, []
+        for view in pending:
+            held = view._core
+            core = self.engine.submit_new(
+                self.adapter,
+                side=held.side,
+                symbol=held.symbol,
+                kind=held.type,
+                qty=held.qty,
+                fraction=held.fraction,
+                limit=held.limit,
+                stop=held.stop,
+                sl=held.sl,
+                tp=held.tp,
+                tag=held.tag,
+            )
+            tag = self._tags.pop(held.id, None)
+            if tag is not None:
+                self._tags[core.id] = tag
+            view._core = core
+            self._orders[core.id] = view
 
     def close_trade(self, trade: CoreTrade, units: float) -> None:
         core = self.engine.submit_new(
@@ -342,6 +427,8 @@ class Run:
         return self.book.open_trades
 
     def orders(self) -> tuple[Order, ...]:
+        if self._deferred:  # placed in init(), not yet at the engine
+            return tuple(self._deferred) + tuple(self.order(o) for o in self.broker.working)
         return tuple(self.order(o) for o in self.broker.working)
 
     def trades(self) -> tuple[Trade, ...]:

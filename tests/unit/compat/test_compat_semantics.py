@@ -337,3 +337,72 @@ def test_what_backtesting_py_accepts_runs_the_same() -> None:
     assert len(ours) > 2 and set(ours["Size"]) == {1}
     columns = ["Size", "EntryBar", "ExitBar", "EntryPrice", "ExitPrice"]
     assert ours[columns].values.tolist() == theirs[columns].values.tolist()
+
+
+def test_buy_and_hold_starts_where_indicators_have_values_after_the_run() -> None:
+    """Backtesting.py measures Buy & Hold from the indicators' warm-up as it is *after* the run, so values that
+    next() writes into an all-NaN indicator (its ML tutorial's forecast array) move the start bar."""
+
+    def strategy(lib: Any) -> type:
+        class Forecast(lib.Strategy):
+            def init(self):
+                self.forecast = self.I(lambda: np.repeat(np.nan, len(self.data)), name="forecast")
+
+            def next(self):
+                if len(self.data) >= 100:
+                    self.forecast[-1] = 1.0
+                    if not self.position:
+                        self.buy()
+
+        return Forecast
+
+    ours = run(compat, strategy(compat), GOOG, commission=0.002)
+    theirs = run(backtesting, strategy(backtesting), GOOG, commission=0.002)
+    close = GOOG.Close.to_numpy()
+    assert ours["Buy & Hold Return [%]"] == pytest.approx((close[-1] - close[99]) / close[99] * 100, rel=1e-12)
+    for key in ("Buy & Hold Return [%]", "Alpha [%]", "Beta", "Return [%]"):
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-9), key
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["market", "units_with_sl_tp", "limit", "cancelled", "exclusive", "after_warmup", "tagged"],
+)
+def test_orders_placed_in_init_fill_where_backtesting_py_fills_them(case: str) -> None:
+    """Backtesting.py keeps an order placed in init() until its broker first runs (the first bar next() is
+    called for), where it fills; the order is in self.orders during init()."""
+
+    def strategy(lib: Any) -> type:
+        class InInit(lib.Strategy):
+            def init(self):
+                if case == "after_warmup":
+                    self.sma = self.I(lambda c: pd.Series(c).rolling(20).mean(), self.data.Close)
+                if case == "units_with_sl_tp":
+                    self.buy(size=30, sl=50, tp=1000)
+                elif case == "limit":
+                    self.buy(size=0.5, limit=100)
+                elif case == "tagged":
+                    self.sell(size=10, tag="first")
+                else:
+                    order = self.buy(size=0.5)
+                    if case == "cancelled":
+                        order.cancel()
+                    if case == "exclusive":
+                        self.sell(size=0.3)
+                        self.buy(size=0.2)
+                self.seen = (len(self.orders), [o.size for o in self.orders], self.equity)
+
+            def next(self):
+                if len(self.data) == 40:
+                    self.position.close()
+
+        return InInit
+
+    cols = ["Size", "EntryBar", "ExitBar", "EntryPrice", "ExitPrice", "SL", "TP", "Tag"]
+    kwargs = {"cash": 10_000, "commission": 0.002, "exclusive_orders": case == "exclusive"}
+    ours = run(compat, strategy(compat), GOOG.iloc[:80], **kwargs)
+    theirs = run(backtesting, strategy(backtesting), GOOG.iloc[:80], **kwargs)
+    assert ours["_strategy"].seen == theirs["_strategy"].seen
+    assert ours["# Trades"] == theirs["# Trades"] == (0 if case == "cancelled" else 1)
+    pd.testing.assert_frame_equal(ours["_trades"][cols], theirs["_trades"][cols], check_dtype=False)
+    assert ours["Equity Final [$]"] == pytest.approx(theirs["Equity Final [$]"], rel=1e-12)

@@ -279,3 +279,22 @@ def test_plotly_js_inline_cdn_or_shared_file(goog_run: tc.Backtest, tmp_path: Pa
     with pytest.raises(TypeError, match="plotly_js must be"):
         goog_run.plot(filename=str(tmp_path / "x.html"), plotly_js=True)
     assert not (tmp_path / "x.html").exists()
+
+
+def test_sambo_reads_numbers_as_ranges_as_backtesting_py_does() -> None:
+    """Backtesting.py's sambo search takes n1=[2, 30] as every integer from 2 to 30 (its tutorials pass the end
+    points only); "bayes" keeps to the values given; "skopt" is sambo with a DeprecationWarning."""
+    test = tc.Backtest(GOOG.iloc[:300], TcSmaCross, finalize_trades=True)
+    _, heatmap = test.optimize(
+        fast=[2, 30], slow=[5, 60], constraint=lambda p: p.fast < p.slow, method="sambo", max_tries=25,
+        random_state=3, return_heatmap=True,
+    )  # fmt: skip
+    fast = heatmap.index.get_level_values("fast")
+    slow = heatmap.index.get_level_values("slow")
+    assert len(heatmap) == 25 and len(set(fast)) > 2 and len(set(slow)) > 2
+    assert fast.min() >= 2 and fast.max() <= 30 and slow.min() >= 5 and slow.max() <= 60
+    assert all(isinstance(v, int) for v in fast) and all(f < s for f, s in zip(fast, slow, strict=True))
+    _, only_given = test.optimize(fast=[2, 30], slow=[5, 60], method="bayes", random_state=3, return_heatmap=True)
+    assert sorted(only_given.index) == [(2, 5), (2, 60), (30, 5), (30, 60)]
+    with pytest.warns(DeprecationWarning, match='method="skopt"'):
+        test.optimize(fast=[2, 30], slow=[5, 60], method="skopt", max_tries=3, random_state=3)
