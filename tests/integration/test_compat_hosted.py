@@ -132,6 +132,15 @@ def test_hosting_refuses_what_it_cannot_run() -> None:
     with pytest.raises(StrategyError, match="trades one symbol, but this run gives it 2"):
         run_backtest(hosted(SmaCross), two, cash=1.0)  # one instance given both symbols
 
+    class BuysInInit(SmaCross):  # Backtest holds such an order for the first next(); hosted reruns init()
+        def init(self) -> None:
+            super().init()
+            self.buy()
+
+    for replay in (False, True):
+        with pytest.raises(StrategyError, match=r"cannot place orders in init\(\)"):
+            run_backtest(hosted(BuysInInit), load_sample("GOOG"), cash=10_000, replay=replay)
+
 
 # the module's own sma and SmaCross, written out as a user's strategy file
 STRATEGY_FILE = "\n".join(

@@ -25,6 +25,8 @@ A trade view's ``pl``/``pl_pct`` do not subtract fees (the engine's trade record
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,6 +34,7 @@ import pandas as pd
 
 from tradeforge.compat._data import _Data, _Indicator
 from tradeforge.compat.backtest import _strategy_indicators, _warmup_bars
+from tradeforge.compat.errors import CompatValueError
 from tradeforge.compat.objects import Position
 from tradeforge.compat.runner import Run
 from tradeforge.compat.strategy import Strategy as CompatStrategy
@@ -84,6 +87,16 @@ class _HostRun(Run):
         self._order_by_id: dict[int, CoreOrder] = {}
         self._position = Position(self, None)
         self._closed_views = []
+        self.in_init = False
+        self._deferred = []
+
+    def new_order(self, *args: Any, **kwargs: Any) -> Any:
+        if self.in_init:
+            raise CompatValueError(
+                "a hosted strategy cannot place orders in init() (it reruns init() as bars arrive); place them "
+                "in next(), e.g. on its first call"
+            )
+        return super().new_order(*args, **kwargs)
 
     def equity(self) -> float:
         return float(self.adapter.equity)
@@ -111,7 +124,7 @@ class _Host(CoreStrategy):
         if self._stream.complete:  # a backtest: every bar is known, init() once as Backtest does
             data = _Data(self._frame())
             self._compat = self._instance(data)
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore"), self._initialising():
                 self._compat.init()
             data._update()
             self._run.index = data.index
@@ -139,7 +152,7 @@ class _Host(CoreStrategy):
         first bar, so the strategy's own state stays)."""
         data = _Data(self._frame())
         self._run.index = data.index
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), self._initialising():
             if self._compat is None:
                 self._compat = compat = self._instance(data)
                 compat.init()
@@ -154,6 +167,14 @@ class _Host(CoreStrategy):
                 compat._data = data
         self._start = 1 + _nan_prefix(_strategy_indicators(compat))
         return compat
+
+    @contextlib.contextmanager
+    def _initialising(self) -> Iterator[None]:
+        self._run.in_init = True
+        try:
+            yield
+        finally:
+            self._run.in_init = False
 
     def _instance(self, data: _Data) -> CompatStrategy:
         strategy = self._compat_class(self._run, data, dict(self.params))
