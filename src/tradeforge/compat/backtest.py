@@ -15,7 +15,7 @@ import pandas as pd
 
 from tradeforge.compat._data import _Data, _Indicator
 from tradeforge.compat._multidata import _MultiData, is_multi_asset, normalise_multi, symbols_first
-from tradeforge.compat.errors import CompatRuntimeError, CompatTypeError, CompatValueError
+from tradeforge.compat.errors import CompatAssertionError, CompatRuntimeError, CompatTypeError, CompatValueError
 from tradeforge.compat.runner import Run
 from tradeforge.compat.stats import run_stats, step_times
 from tradeforge.compat.strategy import Strategy
@@ -38,9 +38,9 @@ def _commission_func(commission: Any) -> Callable[[float, float], float]:
         )
     fixed, relative = float(fixed), float(relative)  # type: ignore[arg-type]
     if fixed < 0:
-        raise CompatValueError(f"the fixed commission must be >= 0 (cash per trade leg), got {fixed}")
+        raise CompatAssertionError(f"the fixed commission must be >= 0 (cash per trade leg), got {fixed}")
     if not -0.1 <= relative < 0.1:
-        raise CompatValueError(
+        raise CompatAssertionError(
             f"commission should be between -10% (e.g. market-maker rebates) and 10% (fees), is {relative}; "
             "give it as a fraction: 0.002 for 0.2%"
         )
@@ -128,9 +128,9 @@ class Backtest:
                 f"taking (order_size, price) and returning cash; got {commission!r}"
             )
         if not (isinstance(cash, Number) and math.isfinite(float(cash)) and float(cash) > 0):
-            raise CompatValueError(f"cash should be > 0, is {cash}")
+            raise CompatAssertionError(f"cash should be > 0, is {cash}")
         if not (isinstance(margin, Number) and 0 < float(margin) <= 1):
-            raise CompatValueError(f"margin should be between 0 and 1 (1 / leverage), is {margin}")
+            raise CompatAssertionError(f"margin should be between 0 and 1 (1 / leverage), is {margin}")
         self._commission = _commission_func(commission)
         data = data.copy(deep=False)
         if (  # numeric index of mostly epoch seconds: read it as times
@@ -172,8 +172,9 @@ class Backtest:
         closes = data["Close"] if self._symbols is None else data.xs("Close", axis=1, level=1)
         if np.any(closes.to_numpy() > cash):
             warnings.warn(
-                "Some prices are larger than initial cash value. Only whole units are traded, so these bars "
-                "cannot be bought: raise cash, or trade fractions of the asset (e.g. μBTC) instead",
+                "Some prices are larger than initial cash value. Note that fractional trading is not supported by "
+                "this class. If you want to trade Bitcoin, increase initial cash, or trade μBTC or satoshis instead "
+                "(see e.g. class `tradeforge.compat.lib.FractionalBacktest`.",
                 stacklevel=2,
             )
         if not data.index.is_monotonic_increasing:
@@ -181,7 +182,7 @@ class Backtest:
             data = data.sort_index()
         if not isinstance(data.index, pd.DatetimeIndex):
             warnings.warn(
-                "Data index is not datetime. Assuming simple periods, but pd.DatetimeIndex is advised.",
+                "Data index is not datetime. Assuming simple periods, but `pd.DateTimeIndex` is advised.",
                 stacklevel=2,
             )
         self._data: pd.DataFrame = data
@@ -290,7 +291,7 @@ class Backtest:
                     run.finalize()
                 elif run.book.open_trades:
                     warnings.warn(
-                        "Some trades remain open at the end of backtest. Use Backtest(..., finalize_trades=True) "
+                        "Some trades remain open at the end of backtest. Use `Backtest(..., finalize_trades=True)` "
                         "to close them and include them in stats.",
                         stacklevel=2,
                     )

@@ -10,6 +10,11 @@ class CompatValueError(ConfigError, ValueError):
     """A bad value (size, price, portion, data)."""
 
 
+class CompatAssertionError(CompatValueError, AssertionError):
+    """A bad value that Backtesting.py checks with ``assert`` (order size, portion, sl/tp price, cash, margin,
+    commission): an AssertionError too, so ``except AssertionError`` around buy()/sell() keeps working."""
+
+
 class CompatTypeError(ConfigError, TypeError):
     """An argument of the wrong type."""
 

@@ -28,7 +28,7 @@ from tradeforge.compat._libfuncs import (
     random_ohlc_data,
 )
 from tradeforge.compat.backtest import Backtest
-from tradeforge.compat.errors import CompatTypeError, CompatValueError
+from tradeforge.compat.errors import CompatAssertionError, CompatTypeError, CompatValueError
 from tradeforge.compat.strategy import Strategy, _as_str
 
 __all__ = [
@@ -58,7 +58,7 @@ def compute_stats(
     from tradeforge.compat.stats import stats_from_frames
 
     if not -1 < risk_free_rate < 1:
-        raise CompatValueError(f"risk_free_rate is an annual rate as a fraction (0.02 = 2%), got {risk_free_rate}")
+        raise CompatAssertionError(f"risk_free_rate is an annual rate as a fraction (0.02 = 2%), got {risk_free_rate}")
     equity = stats["_equity_curve"]["Equity"]
     if trades is None:
         trades = stats["_trades"]
@@ -213,7 +213,7 @@ class TrailingStrategy(Strategy):
     def set_trailing_pct(self, pct: float = 0.05) -> None:
         """Trail by about pct below the price (converted to ATRs with mean(Close * pct / ATR))."""
         if not 0 < pct < 1:
-            raise CompatValueError(f"Need pct= as a rate, i.e. 5% == 0.05, got {pct}")
+            raise CompatAssertionError(f"Need pct= as a rate, i.e. 5% == 0.05, got {pct}")
         self.set_trailing_sl(float(np.mean(np.asarray(self.data.Close) * pct / self.__atr)))
 
     def next(self) -> None:

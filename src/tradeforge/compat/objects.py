@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from tradeforge.compat.errors import CompatValueError
+from tradeforge.compat.errors import CompatAssertionError
 from tradeforge.core.orders import Order as CoreOrder
 from tradeforge.core.trades import Trade as CoreTrade
 from tradeforge.core.types import Side
@@ -131,7 +131,7 @@ class Trade:
     def close(self, portion: float = 1.0) -> None:
         """Place an order to close `portion` of the trade at the next market price."""
         if not (isinstance(portion, (int, float)) and 0 < portion <= 1):
-            raise CompatValueError(f"portion must be a fraction in (0, 1], got {portion!r}")
+            raise CompatAssertionError(f"portion must be a fraction in (0, 1], got {portion!r}")
         size = abs(self._core.size)
         units = max(1, round(size * portion))
         self._run.close_trade(self._core, min(float(units), size))

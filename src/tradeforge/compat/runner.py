@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tradeforge.compat.errors import CompatValueError
+from tradeforge.compat.errors import CompatAssertionError, CompatValueError
 from tradeforge.compat.objects import Order, Position, Trade
 from tradeforge.core.engine import Engine
 from tradeforge.core.orders import Order as CoreOrder
@@ -206,7 +206,7 @@ class Run:
         tp = float(tp) if tp else None
         is_long = size > 0
         if size == 0:
-            raise CompatValueError("order size must not be zero")
+            raise CompatAssertionError("order size must not be zero")
         # in init() the data is all there, so Backtesting.py checks sl/tp against the last close of all of it
         last = float(self.close[-1]) if self.in_init else self.last_price(self.symbol)
         adjusted = last * (1 + math.copysign(self.spread, size))
@@ -352,7 +352,7 @@ class Run:
 
     def set_exit(self, trade: CoreTrade, role: str, price: float | None) -> None:
         if price is not None and not (0 < price < math.inf):
-            raise CompatValueError(f"Make sure 0 < price < inf! price: {price}")
+            raise CompatAssertionError(f"Make sure 0 < price < inf! price: {price}")
         if not trade.is_open:
             raise CompatValueError("the trade is closed: its stop-loss and take-profit cannot change")
         leg = self.engine.set_trade_exit(trade, role, float(price) if price else None)

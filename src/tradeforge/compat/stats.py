@@ -7,6 +7,7 @@ builds the frames and the Series the way Backtesting.py presents them.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -274,14 +275,50 @@ def stats_series(
     if inverted:
         _trade_times(out, trades_df, index)
     if not len(trades_df):
-        out["Max. Trade Duration"] = out["Avg. Trade Duration"] = np.float64("nan")  # from empty float columns
+        out["Max. Trade Duration"] = out["Avg. Trade Duration"] = float("nan")  # from empty float columns
     if not is_dt:
         _periods_not_dates(out, trades_df, curve)
     _no_drawdown_period(out, dd)
+    _value_types(out, trades_df, equity, is_dt)
     out["_strategy"] = strategy
     out["_equity_curve"] = curve
     out["_trades"] = trades_df
     return _Stats(list(out.values()), index=list(out), dtype=object)
+
+
+# keys Backtesting.py leaves as a Python float NaN when there are no trades (a literal np.nan, or the max/mean
+# of an empty column); the drawdown ones also when there is no drawdown
+_NAN_AS_FLOAT = frozenset(
+    {
+        "Avg. Drawdown [%]",
+        "Avg. Drawdown Duration",
+        "Win Rate [%]",
+        "Best Trade [%]",
+        "Worst Trade [%]",
+        "Max. Trade Duration",
+        "Avg. Trade Duration",
+        "Expectancy [%]",
+        "Kelly Criterion",
+    }
+)
+
+
+def _value_types(out: dict[str, Any], trades_df: pd.DataFrame, equity: np.ndarray, is_dt: bool) -> None:
+    """The values as Backtesting.py types them (equal values either way): its figures are numpy float64, some
+    NaNs plain floats, and its geometric mean gives the int 0 when a return reaches -100%."""
+    traded = bool(len(trades_df))
+    for key, value in out.items():
+        if type(value) is not float:
+            continue
+        if math.isnan(value) and key in _NAN_AS_FLOAT and (not traded or "Drawdown" in key):
+            continue
+        if not is_dt and (key == "Return (Ann.) [%]" or (key == "Calmar Ratio" and math.isnan(value))):
+            continue  # computed from 1 ** nan and a plain division there
+        out[key] = np.float64(value)
+    if len(trades_df) and bool((trades_df["ReturnPct"].to_numpy(dtype=float) <= -1).any()):
+        out["Avg. Trade [%]"] = 0
+    if is_dt and out.get("Return (Ann.) [%]") == 0 and bool((equity <= 0).any()):
+        out["Return (Ann.) [%]"] = 0
 
 
 def _periods_not_dates(out: dict[str, Any], trades_df: pd.DataFrame, curve: pd.DataFrame) -> None:

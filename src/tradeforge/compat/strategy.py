@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sys
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -14,7 +15,13 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.compat._data import _Data, _Indicator
-from tradeforge.compat.errors import CompatRuntimeError, CompatTypeError, CompatValueError, UnknownParameterError
+from tradeforge.compat.errors import (
+    CompatAssertionError,
+    CompatRuntimeError,
+    CompatTypeError,
+    CompatValueError,
+    UnknownParameterError,
+)
 from tradeforge.core.errors import LookAheadWarning
 
 if TYPE_CHECKING:
@@ -136,8 +143,14 @@ class Strategy(metaclass=ABCMeta):
         n = len(self._data)
         # the look-ahead check's call on the first half goes first, so that what the function leaves behind
         # (attributes it sets, as Backtesting.py users sometimes do) comes from the call on all the data
-        early = self._early(func, args, kwargs, label, n)
+        early, unchecked = self._early(func, args, kwargs, label, n)
         value = self._evaluate(func, args, kwargs, label, n)
+        if unchecked is not None:  # the call on all the data worked: say the check could not be made
+            warnings.warn(
+                f'indicator "{label}" could not be checked for look-ahead on the first {n // 2 + 1} bars '
+                f"({type(unchecked).__name__}: {unchecked})",
+                stacklevel=2,
+            )
         if isinstance(label, list) and np.atleast_2d(value).shape[0] != len(label):
             raise CompatValueError(
                 f"name= has {len(label)} names but the indicator returns {np.atleast_2d(value).shape[0]} arrays; "
@@ -215,25 +228,27 @@ class Strategy(metaclass=ABCMeta):
 
     def _early(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: Any, n: int
-    ) -> np.ndarray | None:
-        """The indicator on the first half of every data argument (None when there is nothing to check)."""
+    ) -> tuple[np.ndarray | None, Exception | None]:
+        """The indicator on the first half of every data argument (None when there is nothing to check), and
+        the exception that call raised, if any. The random generators (numpy's global one and `random`) are
+        put back as they were, so the call on all the data draws what it would have drawn alone."""
         if n < 8 or self._growing:
-            return None
+            return None, None
         m = n // 2 + 1
         cut_args = tuple(_prefix(a, m, n) for a in args)
         cut_kwargs = {k: _prefix(v, m, n) for k, v in kwargs.items()}
         if all(a is b for a, b in zip(cut_args, args, strict=True)) and all(cut_kwargs[k] is kwargs[k] for k in kwargs):
-            return None  # no data argument: nothing to cut (a precomputed array is the user's responsibility)
+            return None, None  # no data argument: nothing to cut (a precomputed array is the user's responsibility)
+        numpy_state = np.random.get_state()
+        python_state = random.getstate()
         try:
             with np.errstate(all="ignore"):
-                return self._evaluate(func, cut_args, cut_kwargs, label, m)
-        except Exception as exc:  # the function may need more history than half the data: say we could not check
-            warnings.warn(
-                f'indicator "{label}" could not be checked for look-ahead on the first {m} bars '
-                f"({type(exc).__name__}: {exc})",
-                stacklevel=3,
-            )
-            return None
+                return self._evaluate(func, cut_args, cut_kwargs, label, m), None
+        except Exception as exc:  # the function may need more history than half the data: say so if it works
+            return None, exc
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
 
     def _check_causal(self, label: Any, value: np.ndarray, early: np.ndarray | None, n: int) -> str | None:
         """The values on the first half of the data must be those computed on all of it; else look-ahead: what
@@ -390,7 +405,7 @@ def _check_size(size: Any) -> None:
     if not isinstance(size, (int, float, np.integer, np.floating)):
         raise CompatTypeError(f"size must be a number, got {type(size).__name__}")
     if not (0 < size < 1 or (size >= 1 and round(size) == size)):
-        raise CompatValueError(
+        raise CompatAssertionError(
             f"size must be a positive fraction of equity (0 < size < 1) or a positive whole number of units, "
             f"got {size!r}"
         )

@@ -406,3 +406,95 @@ def test_orders_placed_in_init_fill_where_backtesting_py_fills_them(case: str) -
     assert ours["# Trades"] == theirs["# Trades"] == (0 if case == "cancelled" else 1)
     pd.testing.assert_frame_equal(ours["_trades"][cols], theirs["_trades"][cols], check_dtype=False)
     assert ours["Equity Final [$]"] == pytest.approx(theirs["Equity Final [$]"], rel=1e-12)
+
+
+def test_indicator_randomness_and_failures_are_backtesting_pys() -> None:
+    """The look-ahead check's extra call leaves the random generators as they were: what the strategy draws
+    after self.I() is what Backtesting.py's single call leaves; an indicator that fails on all the data raises a
+    RuntimeError with no look-ahead warning first; a bad size is an AssertionError as well as a ValueError."""
+    import random
+
+    def strategy(lib: Any) -> type:
+        class Noisy(lib.Strategy):
+            def init(self):
+                self.sma = self.I(lambda c: pd.Series(c).rolling(5).mean() + np.random.normal(0, 1e-9, len(c)),
+                                  self.data.Close)  # fmt: skip
+                self.after = (np.random.random(), random.random())
+
+            def next(self):
+                pass
+
+        return Noisy
+
+    draws = []
+    for lib in (backtesting, compat):
+        np.random.seed(0)
+        random.seed(0)
+        draws.append(run(lib, strategy(lib))["_strategy"].after)
+    assert draws[0] == draws[1]
+
+    def not_double(values: Any) -> Any:
+        raise Exception("input array type is not double")  # as TA-Lib says of int64 Volume
+
+    class Failing(compat.Strategy):
+        def init(self):
+            self.bad = self.I(not_double, self.data.Volume, name="Vol_MA")
+
+        def next(self):
+            pass
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "could not be checked for look-ahead" warning
+        with pytest.raises(RuntimeError, match='indicator "Vol_MA" raised Exception: input array type is not double'):
+            compat.Backtest(SHORT, Failing).run()
+
+    class Sized(compat.Strategy):
+        def next(self):
+            try:
+                self.buy(size=0)
+            except AssertionError as exc:  # how Backtesting.py code catches it
+                self.caught = str(exc)
+
+    assert "positive whole number of units" in run(compat, Sized)["_strategy"].caught
+
+
+@pytest.mark.parametrize("case", ["many", "none", "one", "bust", "short_doubles", "int_index", "int_index_none"])
+def test_statistics_have_backtesting_pys_value_types(case: str) -> None:
+    """Equal values and the same Python types: numpy float64 figures, the plain-float NaNs of a run without
+    trades, and the int 0 Backtesting.py's geometric mean gives once a return reaches -100%."""
+    data = GOOG.iloc[:600].reset_index(drop=True) if case.startswith("int_index") else GOOG.iloc[:600]
+    settings = {"margin": 0.02} if case == "bust" else {"finalize_trades": True}
+
+    def strategy(lib: Any) -> type:
+        class Typed(lib.Strategy):
+            def init(self):
+                self.fast = self.I(lambda c: pd.Series(c).rolling(10).mean(), self.data.Close)
+                self.slow = self.I(lambda c: pd.Series(c).rolling(20).mean(), self.data.Close)
+
+            def next(self):
+                n = len(self.data)
+                if case in ("none", "int_index_none"):
+                    return
+                if case == "one":
+                    if n == 50:
+                        self.buy()
+                    elif n == 60:
+                        self.position.close()
+                elif case in ("bust", "short_doubles"):
+                    if n == 30:
+                        self.sell() if case == "bust" else self.sell(size=1)
+                elif self.fast[-2] < self.slow[-2] and self.fast[-1] > self.slow[-1]:
+                    self.buy()
+                elif self.fast[-2] > self.slow[-2] and self.fast[-1] < self.slow[-1]:
+                    self.position.close()
+
+        return Typed
+
+    ours = run(compat, strategy(compat), data, **settings)
+    theirs = run(backtesting, strategy(backtesting), data, **settings)
+    for key in theirs.index:
+        if key.startswith("_"):
+            continue
+        a, b = ours[key], theirs[key]
+        assert type(a) is type(b), (key, type(a), type(b))
+        assert (pd.isna(a) and pd.isna(b)) or a == b or a == pytest.approx(b, rel=1e-9), (key, a, b)
