@@ -89,6 +89,7 @@ class _HostRun(Run):
         self._closed_views = []
         self.in_init = False
         self._deferred = []
+        self._deferred_seq = 0
 
     def new_order(self, *args: Any, **kwargs: Any) -> Any:
         if self.in_init:

@@ -34,6 +34,12 @@ def _warn(message: str) -> None:
     warnings.warn(message, UserWarning, stacklevel=2)
 
 
+def _order_kind(limit: float | None, stop: float | None) -> OrderType:
+    if limit is not None:
+        return OrderType.STOP_LIMIT if stop is not None else OrderType.LIMIT
+    return OrderType.STOP if stop is not None else OrderType.MARKET
+
+
 class _Adapter(CoreStrategy):
     """The engine-side strategy: reveals data to the Backtesting.py strategy and calls its next()."""
 
@@ -122,6 +128,7 @@ class Run:
         self._closed_views: list[Trade] = []
         self.in_init = False  # True while the strategy's init() runs: orders then wait for the first next()
         self._deferred: list[Order] = []
+        self._deferred_seq = 0  # ids of held orders count down from -1 (the engine's count up from 1)
 
     # ----------------------------------------------------------------- running
     def attach(self, strategy: Strategy, data: _Data, start: int, indicator_attrs: list[tuple[str, Any]]) -> None:
@@ -230,15 +237,7 @@ class Run:
                 i += 1
             for trade in list(self.book.open_trades):
                 self.trade(trade).close()
-        kind = (
-            OrderType.STOP_LIMIT
-            if limit is not None and stop is not None
-            else OrderType.LIMIT
-            if limit is not None
-            else OrderType.STOP
-            if stop is not None
-            else OrderType.MARKET
-        )
+        kind = _order_kind(limit, stop)
         relative = units < 1
         core = self.engine.submit_new(
             self.adapter,
@@ -275,18 +274,11 @@ class Run:
             while i < len(self._deferred):
                 del self._deferred[i]
                 i += 1
-        kind = (
-            OrderType.STOP_LIMIT
-            if limit is not None and stop is not None
-            else OrderType.LIMIT
-            if limit is not None
-            else OrderType.STOP
-            if stop is not None
-            else OrderType.MARKET
-        )
+        kind = _order_kind(limit, stop)
         relative = units < 1
+        self._deferred_seq -= 1
         core = CoreOrder(
-            -(len(self._tags) + len(self._deferred) + 1),
+            self._deferred_seq,
             self._name,
             self.symbol,
             Side.BUY if is_long else Side.SELL,
