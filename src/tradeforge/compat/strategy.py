@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Sequence
@@ -144,7 +145,9 @@ class Strategy(metaclass=ABCMeta):
         # the look-ahead check's call on the first half goes first, so that what the function leaves behind
         # (attributes it sets, as Backtesting.py users sometimes do) comes from the call on all the data
         early, unchecked = self._early(func, args, kwargs, label, n)
+        started = time.perf_counter()
         value = self._evaluate(func, args, kwargs, label, n)
+        seconds = time.perf_counter() - started
         if unchecked is not None:  # the call on all the data worked: say the check could not be made
             warnings.warn(
                 f'indicator "{label}" could not be checked for look-ahead on the first {n // 2 + 1} bars '
@@ -170,9 +173,11 @@ class Strategy(metaclass=ABCMeta):
         )
         self._indicators.append(indicator)
         if peek is not None:
+            estimate = seconds * n / 2  # one call per bar on half the bars on average
             warnings.warn(
                 f"{peek}. next() is shown what was known at each bar instead: the indicator is recomputed on the "
-                "bars so far at every bar (one call per bar, slower; writes into it from next() are not kept), "
+                f"bars so far at every bar (one call per bar, about {estimate:,.0f} s for these {n:,} bars; "
+                "writes into it from next() are not kept), "
                 "while init() and plots get the values computed on all the data. Compute it from past values only "
                 "(rolling windows, no shift(-k), no centred windows, no whole-series statistics) to avoid this",
                 LookAheadWarning,
