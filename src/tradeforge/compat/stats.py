@@ -274,8 +274,9 @@ def stats_series(
     curve = equity_frame(equity, index, dd)
     if inverted:
         _trade_times(out, trades_df, index)
-    if not len(trades_df):
-        out["Max. Trade Duration"] = out["Avg. Trade Duration"] = float("nan")  # from empty float columns
+    if not len(trades_df):  # the max/mean of an empty column: NaT if it holds timedeltas (a subset of trades)
+        timed = "Duration" in trades_df and pd.api.types.is_timedelta64_dtype(trades_df["Duration"])
+        out["Max. Trade Duration"] = out["Avg. Trade Duration"] = pd.NaT if timed else float("nan")
     if not is_dt:
         _periods_not_dates(out, trades_df, curve)
     _no_drawdown_period(out, dd)
