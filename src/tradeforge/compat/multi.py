@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.compat.alloc import Allocation
-from tradeforge.compat.errors import CompatValueError
+from tradeforge.compat.errors import CompatAssertionError, CompatValueError
 from tradeforge.compat.objects import Order, Position
 from tradeforge.compat.runner import Run
 from tradeforge.core.trades import Trade as CoreTrade
@@ -64,7 +64,6 @@ class MultiRun(Run):
         if equity <= 0:
             self._out_of_money(k)
             return
-        self.alloc._next()
         strategy.next()
 
     def _out_of_money(self, k: int) -> None:
@@ -120,24 +119,38 @@ class MultiRun(Run):
         self,
         *,
         force: bool = False,
-        rtol: float = 0.0,
+        rtol: float = 0.01,
         atol: float = 0.0,
-        cash_reserve: float = 0.0,
+        cash_reserve: float = 0.1,
         limit_offset: float | None = None,
     ) -> list[Order]:
-        """Orders that bring each asset to alloc's target weight of equity (at the last close).
+        """minitrade's rebalance: orders that bring each asset to alloc's target weight of equity (at the last
+        close), then the allocation becomes the previous one.
 
-        Target value = weight * equity * (1 - cash_reserve). An asset is left alone when its value is within
-        atol + rtol * |target| of the target (unless force). Orders that reduce positions go first, so buys can
-        use the cash they free. limit_offset: limit orders at close * (1 -/+ offset) for buys/sells instead of
-        market orders. Working orders from the previous rebalance are cancelled first.
+        Nothing is traded when the weights equal those of the last rebalance, unless force. Target value =
+        weight * equity * (1 - cash_reserve); the whole portfolio is left alone while the sum of |target - held
+        value| is within rtol of equity (and atol, when given, in cash), except that an asset whose weight is 0 is
+        always closed. Units are rounded down (floor, as minitrade), sells first. Beyond minitrade: negative
+        weights are shorts, limit_offset gives limit orders at close * (1 -/+ offset) for buys/sells, and buys
+        the account cannot pay for are scaled down instead of refused. Working orders from the previous
+        rebalance are cancelled first.
         """
         if not (0 <= cash_reserve < 1):
-            raise CompatValueError(f"cash_reserve is a fraction of equity in [0, 1), got {cash_reserve}")
-        if rtol < 0 or atol < 0:
-            raise CompatValueError(f"rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
+            raise CompatAssertionError(f"cash_reserve is a fraction of equity in [0, 1), got {cash_reserve}")
+        if not (0 <= rtol < 1) or atol < 0:
+            raise CompatAssertionError(f"rtol must be in [0, 1) and atol >= 0, got rtol={rtol}, atol={atol}")
         if limit_offset is not None and not (0 <= limit_offset < 1):
             raise CompatValueError(f"limit_offset is a fraction of the price in [0, 1), got {limit_offset}")
+        alloc = self.alloc
+        weights = alloc.weights
+        unknown = [str(s) for s in weights.index if s not in self._positions]
+        if unknown:
+            raise CompatValueError(f"weights name unknown assets {unknown}; this backtest trades {self.symbols}")
+        if weights.isna().any():
+            raise CompatValueError(f"weights must be numbers, got NaN for {list(weights.index[weights.isna()])}")
+        if not (force or alloc.modified):
+            alloc._next()
+            return []
         for core in list(self.broker.working):
             if core.tag == "rebalance" and core.role == "entry":
                 self.engine.cancel(core, "replaced by a new rebalance")
@@ -145,50 +158,51 @@ class MultiRun(Run):
         price_of = self._price_at(k)
         equity = self.equity_at_bar(k)
         budget = equity * (1 - cash_reserve)
-        weights = self.alloc.weights
-        self.weights_log[k] = weights
+        self.weights_log[k] = weights.reindex(self.symbols).copy()
+        held = {s: sum(t.size for t in self.book.open_trades if t.symbol == s) for s in self.symbols}
+        diffs = {s: float(weights.get(s, 0.0)) * budget - held[s] * price_of(s) for s in self.symbols}
+        spread = sum(abs(d) for d in diffs.values())
+        beyond = bool((atol and spread > atol) or spread / equity > rtol)
         plans: list[tuple[float, str, int, float]] = []
-        for symbol in self.symbols:
+        for symbol in sorted(self.symbols, key=lambda s: diffs[s]):  # most negative first: sells free cash
             price = price_of(symbol)
-            held = sum(t.size for t in self.book.open_trades if t.symbol == symbol)
-            target = float(weights.get(symbol, 0.0)) * budget
-            current = held * price
-            delta = target - current
-            if not force and abs(delta) <= atol + rtol * abs(target):
-                continue
-            units = int(delta / price)  # toward zero: never more than the target
-            if target == 0.0 and held:  # leaving the asset: close all of it
-                units = int(-held)
-            if units:
-                plans.append((delta, symbol, units, price))
-        # what the account holds afterwards: targets where it trades, current values where it does not; when the
-        # buys would need more than equity * leverage (assets left within tolerance above their target), the
-        # buys are scaled down so they can all be paid for
-        traded = {p[1] for p in plans}
-        gross = 0.0
-        for symbol in self.symbols:
-            held = sum(t.size for t in self.book.open_trades if t.symbol == symbol)
-            if symbol in traded:
-                units = next(p[2] for p in plans if p[1] == symbol)
-                gross += abs(held + units) * price_of(symbol)
+            if float(weights.get(symbol, 0.0)) == 0.0:
+                units = int(-held[symbol])  # leaving the asset: close all of it
+            elif diffs[symbol] and beyond:
+                units = int(diffs[symbol] // price)  # floor, as minitrade
             else:
-                gross += abs(held) * price_of(symbol)
-        fees = sum(abs(self.commission(p[2], p[3])) for p in plans)
-        capacity = equity * self.engine.portfolio.leverage - fees  # what the broker accepts (the reserve is a target)
-        if gross > capacity > 0:
-            growing = [p for p in plans if not _reduces(p, self.book.open_trades)]
-            extra = sum(abs(p[2]) * p[3] for p in growing)
-            scale = max(0.0, 1 - (gross - capacity) / extra) if extra else 1.0
-            plans = [p if p not in growing else (p[0], p[1], int(p[2] * scale), p[3]) for p in plans]
-            plans = [p for p in plans if p[2]]
-        plans.sort(key=lambda p: 0 if _reduces(p, self.book.open_trades) else 1)  # stable: asset order otherwise
+                units = 0
+            if units:
+                plans.append((diffs[symbol], symbol, units, price))
+        plans = self._affordable(plans, equity, price_of)
         orders = []
         for _delta, symbol, units, price in plans:
             limit = None
             if limit_offset is not None:
                 limit = price * (1 - limit_offset) if units > 0 else price * (1 + limit_offset)
             orders.append(self.new_order(float(units), limit, None, None, None, "rebalance", symbol=symbol))
+        alloc._next()
         return orders
+
+    def _affordable(
+        self, plans: list[tuple[float, str, int, float]], equity: float, price_of: Any
+    ) -> list[tuple[float, str, int, float]]:
+        """The plans with their buys scaled down when what the account would hold afterwards exceeds what the
+        broker accepts (equity * leverage, less fees): minitrade refuses such a rebalance instead."""
+        traded = {p[1]: p[2] for p in plans}
+        gross = 0.0
+        for symbol in self.symbols:
+            held = sum(t.size for t in self.book.open_trades if t.symbol == symbol)
+            gross += abs(held + traded.get(symbol, 0)) * price_of(symbol)
+        fees = sum(abs(self.commission(p[2], p[3])) for p in plans)
+        capacity = equity * self.engine.portfolio.leverage - fees
+        if not gross > capacity > 0:
+            return plans
+        growing = [p for p in plans if not _reduces(p, self.book.open_trades)]
+        extra = sum(abs(p[2]) * p[3] for p in growing)
+        scale = max(0.0, 1 - (gross - capacity) / extra) if extra else 1.0
+        scaled = [p if p not in growing else (p[0], p[1], int(p[2] * scale), p[3]) for p in plans]
+        return [p for p in scaled if p[2]]
 
     # ------------------------------------------------------------------ views
     def position(self, symbol: str | None) -> Position:

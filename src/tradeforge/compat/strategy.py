@@ -381,12 +381,14 @@ class Strategy(metaclass=ABCMeta):
         self,
         *,
         force: bool = False,
-        rtol: float = 0.0,
+        rtol: float = 0.01,
         atol: float = 0.0,
-        cash_reserve: float = 0.0,
+        cash_reserve: float = 0.1,
         limit_offset: float | None = None,
     ) -> list[Order]:
-        """Send the orders that bring every asset to its alloc weight of equity (multi-asset data only): see
+        """minitrade's rebalance (multi-asset data only; its defaults): when the alloc weights changed since the
+        last rebalance (or force), send the orders that bring every asset to its weight of equity * (1 -
+        cash_reserve), unless the portfolio is within rtol (of equity) / atol (cash) of that; see
         MultiRun.rebalance. Negative weights are shorts; limit_offset turns the orders into limit orders."""
         if not hasattr(self._broker, "rebalance"):
             raise CompatValueError("rebalance() needs multi-asset data: a DataFrame with 2-level columns")
