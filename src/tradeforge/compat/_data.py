@@ -63,6 +63,9 @@ class _Array(np.ndarray):
             return super().__float__()
 
     def to_series(self) -> pd.Series:
+        if self._opts.get("rows"):  # bars x columns: the first column
+            values = np.asarray(self)
+            return pd.Series(values[:, 0], index=self._opts["index"][: values.shape[0]], name=self.name)
         values = np.atleast_2d(self)
         index = self._opts["index"][: values.shape[1]]
         return pd.Series(values[0], index=index, name=self.name)
@@ -77,6 +80,10 @@ class _Array(np.ndarray):
         """This array as a DataFrame on the data's index (one column per row of a 2-D indicator)."""
         values = np.atleast_2d(np.asarray(self))
         columns = self._opts.get("columns")
+        if self._opts.get("rows") and np.ndim(self) == 2:  # a multi-asset indicator: bars x columns
+            names = columns if columns is not None and len(columns) == values.shape[1] else None
+            index = self._opts["index"][: values.shape[0]]
+            return pd.DataFrame(values, index=index, columns=names or [self.name] * values.shape[1])
         if columns is not None and values.shape[0] == len(columns):  # one row per asset (or per output)
             index = self._opts["index"][: values.shape[1]]
             return pd.DataFrame(values.T, index=index, columns=columns)

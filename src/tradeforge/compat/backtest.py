@@ -84,7 +84,8 @@ def _warmup_bars(strategy: Strategy) -> int:
         if ind._opts.get("scatter"):
             continue
         values = np.asarray(ind, dtype=float)
-        nbars = max(nbars, int(np.isnan(values).argmin(axis=-1).max()))
+        axis = 0 if ind._opts.get("rows") else -1  # multi-asset indicators are bars x columns
+        nbars = max(nbars, int(np.isnan(values).argmin(axis=axis).max()))
     return nbars
 
 
@@ -96,7 +97,8 @@ class Backtest:
     of traded value, a (fixed, relative) tuple, or f(order_size, price) -> cash; charged on each trade's entry
     and exit. margin: required margin (1 / leverage). trade_on_close: market orders fill at the close of the bar
     they were placed on instead of the next open. hedging: allow opposite trades at once. exclusive_orders:
-    each new order cancels the others and closes open trades. finalize_trades: close open trades at the end.
+    each new order cancels the others and closes open trades. finalize_trades: close open trades at the end
+    (default: no for one asset, as Backtesting.py; yes for multi-asset data, as minitrade, at the last closes).
     """
 
     def __init__(
@@ -111,7 +113,7 @@ class Backtest:
         trade_on_close: bool = False,
         hedging: bool = False,
         exclusive_orders: bool = False,
-        finalize_trades: bool = False,
+        finalize_trades: bool | None = None,
     ) -> None:
         if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
             raise CompatTypeError(
@@ -193,7 +195,8 @@ class Backtest:
         self._trade_on_close = bool(trade_on_close)
         self._hedging = bool(hedging)
         self._exclusive_orders = bool(exclusive_orders)
-        self._finalize_trades = bool(finalize_trades)
+        multi = self._symbols is not None
+        self._finalize_trades = multi if finalize_trades is None else bool(finalize_trades)
         self._results: pd.Series | None = None
 
     # ------------------------------------------------------------------- run
@@ -279,7 +282,9 @@ class Backtest:
         finally:
             run.in_init = False
         data._update()
-        start = 1 + _warmup_bars(strategy)
+        # the first bar next() sees: Backtesting.py waits one bar more than the indicators' warm-up, minitrade
+        # (multi-asset data) starts as soon as every indicator has a value
+        start = _warmup_bars(strategy) + (0 if self._symbols is not None else 1)
         run.attach(strategy, data, start, _strategy_indicators(strategy))
         engine = run.engine
         n = len(df)
@@ -303,7 +308,8 @@ class Backtest:
         if self._symbols is not None:
             from tradeforge.compat.multi import multi_stats
 
-            self._results = multi_stats(run, df, strategy, start)  # type: ignore[arg-type]
+            first = 1 + _warmup_bars(strategy)  # Buy & Hold from the indicators' warm-up, as for one asset
+            self._results = multi_stats(run, df, strategy, first)  # type: ignore[arg-type]
         else:
             # Buy & Hold starts where the indicators have values *after* the run, as in Backtesting.py: next()
             # may have written into an indicator (e.g. a forecast array that starts all NaN)
@@ -370,7 +376,7 @@ class Backtest:
             specs.append(
                 IndicatorSpec(
                     name=label,
-                    values=np.asarray(ind, dtype=float),
+                    values=np.asarray(ind, dtype=float).T if opts.get("rows") else np.asarray(ind, dtype=float),
                     overlay=bool(opts.get("overlay")),
                     color=opts.get("color"),
                     scatter=bool(opts.get("scatter")),

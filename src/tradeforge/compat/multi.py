@@ -66,6 +66,25 @@ class MultiRun(Run):
             return
         strategy.next()
 
+    def finalize(self) -> None:
+        """minitrade's end of a run: orders still working are dropped and every open trade is closed at its
+        asset's last close."""
+        broker = self.broker
+        name = self.adapter.name
+        last = len(self._equity) - 1
+        for order in [o for o in broker.working if o.strategy == name]:
+            broker.cancel(order, "end of the backtest")
+        for trade in list(self.book.open_trades):
+            broker._liquidating = (float(self.closes[trade.symbol][last]), last)
+            try:
+                self.engine.close_position(self.adapter, trade.symbol, 1.0, trade, role="exit", tag="end")
+            finally:
+                broker._liquidating = None
+        if self.start <= last:
+            equity = self._equity[last] = self.equity_at_bar(last)
+            if equity <= 0 and self.out_of_money_step is None:
+                self._out_of_money(last)
+
     def _out_of_money(self, k: int) -> None:
         self.out_of_money_step = k
         broker = self.broker
@@ -80,16 +99,6 @@ class MultiRun(Run):
                 broker._liquidating = None
         broker.cash[name] = 0.0
         self._equity[k:] = 0.0
-
-    def finalize(self) -> None:
-        for trade in reversed(list(self.book.open_trades)):
-            self.trade(trade).close()
-        last = len(self.index) - 1
-        if self.start <= last:
-            self.broker.process(self.engine.base[self.symbols[0]], last)  # every symbol's orders, in queue order
-            equity = self._equity[last] = self.equity_at_bar(last)
-            if equity <= 0 and self.out_of_money_step is None:
-                self._out_of_money(last)
 
     # ------------------------------------------------------------------ orders
     def new_order(

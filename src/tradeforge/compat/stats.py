@@ -158,7 +158,7 @@ def trades_frame(
         "Tag": list(tags),
     }
     for ind in indicators:  # every column at once: one DataFrame construction
-        values2d = np.atleast_2d(ind)
+        values2d = np.asarray(ind).T if ind._opts.get("rows") else np.atleast_2d(ind)
         # Backtesting.py formats the name as is: a list of names shows as "['a', 'b']"
         label = ind.name if isinstance(ind.name, str) else str(ind.name)
         for i, values in enumerate(values2d):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.compat._data import _Data, _Indicator
+from tradeforge.compat._multidata import _MultiData
 from tradeforge.compat.errors import (
     CompatAssertionError,
     CompatRuntimeError,
@@ -167,7 +168,12 @@ class Strategy(metaclass=ABCMeta):
             with np.errstate(invalid="ignore", divide="ignore"):
                 x = value / close
                 overlay = bool(((x < 1.4) & (x > 0.6)).mean() > 0.6)
-        extra = {"columns": columns} if columns is not None else {}
+        extra: dict[str, Any] = {"columns": columns} if columns is not None else {}
+        if value.ndim == 2 and isinstance(self._data, _MultiData):
+            # minitrade's orientation with multi-asset data: bars x columns, like data.Close, so that
+            # self.sma[-1] is the latest row (one value per asset) and compares with self.data.Close[-1]
+            value = np.ascontiguousarray(value.T)
+            extra["rows"] = True
         indicator = _Indicator(
             value, name=label, plot=plot, overlay=overlay, color=color, scatter=scatter, index=self.data.index, **extra
         )
@@ -193,6 +199,8 @@ class Strategy(metaclass=ABCMeta):
         cut_kwargs = {k: _prefix(v, stop, n) for k, v in kwargs.items()}
         with np.errstate(all="ignore"):
             value = self._evaluate(func, cut_args, cut_kwargs, label, stop)
+        if indicator._opts.get("rows"):
+            value = np.ascontiguousarray(value.T)
         return value.astype(indicator.dtype, copy=False).view(type(indicator))
 
     def _reveal_lists(
@@ -200,7 +208,11 @@ class Strategy(metaclass=ABCMeta):
     ) -> tuple[list[tuple[str, _Indicator, bool]], list[tuple[str, _Indicator]]]:
         """The indicators next() sees sliced to the bars so far (attr, array, is 1-D), and those recomputed."""
         recompute = self._recompute
-        sliced = [(attr, ind, ind.ndim == 1) for attr, ind in indicator_attrs if id(ind) not in recompute]
+        sliced = [
+            (attr, ind, ind.ndim == 1 or bool(ind._opts.get("rows")))  # rows: bars on the first axis
+            for attr, ind in indicator_attrs
+            if id(ind) not in recompute
+        ]
         known = [(attr, ind) for attr, ind in indicator_attrs if id(ind) in recompute]
         return sliced, known
 

@@ -49,7 +49,7 @@ def realised_weights(stats: pd.Series, data: pd.DataFrame, k: int) -> pd.Series:
 
 
 def test_rebalance_meets_target_weights_after_every_rebalance(stocks: pd.DataFrame) -> None:
-    stats = Backtest(stocks, TopRoc, cash=1_000_000, trade_on_close=True).run(force=True)
+    stats = Backtest(stocks, TopRoc, cash=1_000_000, trade_on_close=True, finalize_trades=False).run(force=True)
     rebalances = stats["_rebalances"]
     assert len(rebalances) > 600
     checked = 0
@@ -71,9 +71,10 @@ def test_rebalance_meets_target_weights_after_every_rebalance(stocks: pd.DataFra
 def test_rebalance_tolerance_leaves_small_drifts_alone(stocks: pd.DataFrame) -> None:
     """minitrade's tolerance: the portfolio is left alone while the sum of |target - held value| is within rtol
     of equity; and without force nothing is traded while the weights stay those of the last rebalance."""
-    tight = Backtest(stocks, TopRoc, cash=1_000_000, trade_on_close=True).run(force=True)
-    loose = Backtest(stocks, TopRoc, cash=1_000_000, trade_on_close=True).run(force=True, rtol=0.2)
-    changed = Backtest(stocks, TopRoc, cash=1_000_000, trade_on_close=True).run()
+    test = Backtest(stocks, TopRoc, cash=1_000_000, trade_on_close=True, finalize_trades=False)
+    tight = test.run(force=True)
+    loose = test.run(force=True, rtol=0.2)
+    changed = test.run()
     assert loose["# Trades"] < tight["# Trades"] and changed["# Trades"] < tight["# Trades"]
     weights = changed["_rebalances"]
     assert len(weights) < len(loose["_rebalances"]) and not (weights.diff().iloc[1:] == 0).all(axis=1).any()
@@ -105,7 +106,9 @@ def test_per_asset_and_portfolio_results(stocks: pd.DataFrame) -> None:
     # Buy & Hold is an equal-weight basket of the four stocks
     closes = stocks.xs("Close", axis=1, level=1).to_numpy()
     basket = (closes / closes[0]).mean(axis=1)
-    first = int(np.isnan(test.run()._strategy.roc).argmin(axis=-1).max())
+    roc = test.run()._strategy.roc
+    assert roc.shape == (len(stocks), 4)  # bars x assets, as data.Close (minitrade's orientation)
+    first = int(np.isnan(roc).argmin(axis=0).max())
     assert stats["Buy & Hold Return [%]"] == pytest.approx((basket[-1] / basket[first] - 1) * 100, rel=1e-9)
 
 
@@ -158,7 +161,7 @@ def test_single_symbol_orders_and_position_call(stocks: pd.DataFrame) -> None:
             assert self.position("MSFT").size == 0
             assert self.position() is self.position  # minitrade's call and Backtesting.py's property agree
 
-    stats = Backtest(stocks, BuyAapl, cash=100_000).run()
+    stats = Backtest(stocks, BuyAapl, cash=100_000, finalize_trades=False).run()
     assert stats["_positions"]["AAPL"].iloc[-1] == 10
     assert stats["_positions"][["IBM", "KO", "MSFT"]].abs().sum().sum() == 0
 
@@ -255,7 +258,7 @@ def test_minitrade_allocation_apis_and_rebalance_rules(stocks: pd.DataFrame) -> 
                 seen["old_api"] = (self.alloc.selected.to_dict(), self.alloc.current.to_dict())
                 self.rebalance()  # AAPL only: MSFT and KO go to 0 and are closed
 
-    stats = Backtest(stocks, Cycles, cash=100_000).run()
+    stats = Backtest(stocks, Cycles, cash=100_000, finalize_trades=False).run()
     close = stocks.xs("Close", axis=1, level=1)
     assert seen["modified"] is True
     assert seen["orders"] == [(float(0.5 * 100_000 * 0.9 // close["AAPL"].iloc[29]), "rebalance")]  # 632
@@ -276,3 +279,32 @@ def test_minitrade_allocation_apis_and_rebalance_rules(stocks: pd.DataFrame) -> 
                 self.rebalance()
 
         Backtest(stocks, Typo).run()
+
+
+def test_multi_asset_runs_start_orient_and_finish_as_minitrade(stocks: pd.DataFrame) -> None:
+    """minitrade's conventions for multi-asset data: next() starts as soon as every indicator has a value,
+    indicators are bars x assets like data.Close (self.sma[-1] is the latest value of each asset), and the run
+    ends with every open trade closed at its asset's last close (orders still working are dropped)."""
+    first: list[int] = []
+
+    class Trend(Strategy):
+        def init(self) -> None:
+            self.sma = self.I(lambda c: c.rolling(10).mean(), self.data.Close.df, name="SMA")
+
+        def next(self) -> None:
+            if not first:
+                first.append(len(self.data) - 1)
+                assert self.sma.shape == (len(self.data), 4) and self.sma[-1].shape == (4,)
+            above = self.data.Close[-1] > self.sma[-1]  # one bool per asset
+            self.alloc.assume_zero()
+            self.alloc.bucket["up"].append([s for s, up in zip(self.alloc.tickers, above, strict=True) if up])
+            self.alloc.bucket["up"].weight_equally(1.0).apply()
+            self.rebalance()
+
+    stats = Backtest(stocks, Trend, cash=100_000).run()
+    assert first == [9]  # rolling(10) has its first value at bar 9
+    trades = stats["_trades"]
+    assert not stats["_positions"].iloc[-1].any() and len(trades) == stats["# Trades"] > 10
+    last = trades[trades["ExitBar"] == len(stocks) - 1]
+    closes = stocks.xs("Close", axis=1, level=1).iloc[-1]
+    assert sum(row.ExitPrice == closes[row.Symbol] for row in last.itertuples()) >= 2  # closed at the end
