@@ -109,6 +109,16 @@ class Order:
         return self._core.role in ("stop_loss", "take_profit")
 
 
+class Trades(tuple):  # type: ignore[type-arg]
+    """Open trades: Backtesting.py's tuple, also callable as minitrade's ``self.trades()`` /
+    ``self.trades("AAPL")`` (that asset's trades only)."""
+
+    def __call__(self, ticker: str | None = None) -> tuple[Trade, ...]:
+        if ticker is None:
+            return tuple(self)
+        return tuple(t for t in self if t.symbol == ticker)
+
+
 class Trade:
     """A trade: open in Strategy.trades, settled in Strategy.closed_trades."""
 
@@ -161,6 +171,13 @@ class Trade:
     @property
     def exit_bar(self) -> int | None:
         return None if self._core.is_open else self._core.exit_bar
+
+    @property
+    def symbol(self) -> str:
+        """The asset this trade is in (minitrade calls it ticker)."""
+        return self._core.symbol
+
+    ticker = symbol
 
     @property
     def tag(self) -> Any:

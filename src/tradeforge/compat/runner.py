@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.compat.errors import CompatAssertionError, CompatValueError
-from tradeforge.compat.objects import Order, Position, Trade
+from tradeforge.compat.objects import Order, Position, Trade, Trades
 from tradeforge.core.engine import Engine
 from tradeforge.core.orders import Order as CoreOrder
 from tradeforge.core.portfolio import Portfolio
@@ -423,8 +423,8 @@ class Run:
             return tuple(self._deferred) + tuple(self.order(o) for o in self.broker.working)
         return tuple(self.order(o) for o in self.broker.working)
 
-    def trades(self) -> tuple[Trade, ...]:
-        return tuple(self.trade(t) for t in self.book.open_trades)
+    def trades(self) -> Trades:
+        return Trades(self.trade(t) for t in self.book.open_trades)
 
     def closed_trades(self) -> tuple[Trade, ...]:
         closed = self.book.closed_trades  # only ever appended to: wrap the new ones, keep the rest

@@ -27,7 +27,7 @@ from tradeforge.compat.errors import (
 from tradeforge.core.errors import LookAheadWarning
 
 if TYPE_CHECKING:
-    from tradeforge.compat.objects import Order, Position, Trade
+    from tradeforge.compat.objects import Order, Position, Trade, Trades
     from tradeforge.compat.runner import Run
 
 _OHLCV = ("Open", "High", "Low", "Close", "Volume")
@@ -367,8 +367,8 @@ class Strategy(metaclass=ABCMeta):
         return self._broker.orders()
 
     @property
-    def trades(self) -> tuple[Trade, ...]:
-        """Open trades."""
+    def trades(self) -> Trades:
+        """Open trades (a tuple; also callable as minitrade's ``self.trades("AAPL")``)."""
         return self._broker.trades()
 
     @property

@@ -308,3 +308,19 @@ def test_multi_asset_runs_start_orient_and_finish_as_minitrade(stocks: pd.DataFr
     last = trades[trades["ExitBar"] == len(stocks) - 1]
     closes = stocks.xs("Close", axis=1, level=1).iloc[-1]
     assert sum(row.ExitPrice == closes[row.Symbol] for row in last.itertuples()) >= 2  # closed at the end
+
+
+def test_trades_is_a_tuple_and_minitrades_call(stocks: pd.DataFrame) -> None:
+    seen: list[tuple[int, int, int, str]] = []
+
+    class Two(Strategy):
+        def next(self) -> None:
+            if len(self.data) == 5:
+                self.buy(symbol="AAPL", size=10)
+                self.buy(symbol="KO", size=20)
+            if len(self.data) == 8:
+                aapl = self.trades("AAPL")
+                seen.append((len(self.trades), len(self.trades()), len(aapl), aapl[0].ticker))
+
+    Backtest(stocks, Two, cash=100_000).run()
+    assert seen == [(2, 2, 1, "AAPL")]
