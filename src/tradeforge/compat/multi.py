@@ -303,6 +303,16 @@ def multi_stats(run: MultiRun, df: pd.DataFrame, strategy: Any, start: int) -> p
     frames = {s: cast(pd.DataFrame, df[s]) for s in run.symbols}
     stats["_per_asset"] = per_asset_frame(run, frames, start)
     stats["_positions"] = positions_frame(run, len(equity))
+    # minitrade's names and columns too: Ticker next to Symbol, each asset's value and the cash per bar
+    trades = stats["_trades"]
+    if "Symbol" in trades and "Ticker" not in trades:
+        trades.insert(1, "Ticker", trades["Symbol"])
+    curve = stats["_equity_curve"]
+    values = stats["_positions"].to_numpy(dtype=float) * closes
+    for i, symbol in enumerate(run.symbols):
+        curve.insert(1 + i, symbol, values[:, i])
+    curve.insert(1 + len(run.symbols), "Cash", curve["Equity"].to_numpy() - values.sum(axis=1))
+    stats["_trade_start_bar"] = run.start
     stats["_allocation"] = allocation_frame(run, equity)
     stats["_rebalances"] = (
         pd.DataFrame({df.index[k]: w for k, w in run.weights_log.items()}).T

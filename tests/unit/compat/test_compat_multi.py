@@ -308,6 +308,11 @@ def test_multi_asset_runs_start_orient_and_finish_as_minitrade(stocks: pd.DataFr
     last = trades[trades["ExitBar"] == len(stocks) - 1]
     closes = stocks.xs("Close", axis=1, level=1).iloc[-1]
     assert sum(row.ExitPrice == closes[row.Symbol] for row in last.itertuples()) >= 2  # closed at the end
+    # minitrade's result layout as well: Ticker, each asset's value and the cash in the equity curve
+    assert (trades["Ticker"] == trades["Symbol"]).all() and stats["_trade_start_bar"] == 9
+    curve = stats["_equity_curve"]
+    assert list(curve.columns[:6]) == ["Equity", "AAPL", "IBM", "KO", "MSFT", "Cash"]
+    np.testing.assert_allclose(curve[["AAPL", "IBM", "KO", "MSFT", "Cash"]].sum(axis=1), curve["Equity"], rtol=1e-9)
 
 
 def test_trades_is_a_tuple_and_minitrades_call(stocks: pd.DataFrame) -> None:
