@@ -99,6 +99,7 @@ class Backtest:
     they were placed on instead of the next open. hedging: allow opposite trades at once. exclusive_orders:
     each new order cancels the others and closes open trades. finalize_trades: close open trades at the end
     (default: no for one asset, as Backtesting.py; yes for multi-asset data, as minitrade, at the last closes).
+    With multi-asset data a commission rate is minitrade's: folded into the entry price (Backtesting.py's spread).
     """
 
     def __init__(
@@ -191,6 +192,11 @@ class Backtest:
         self._strategy = strategy
         self._cash = float(cash)
         self._spread = float(spread)
+        if self._symbols is not None and isinstance(commission, Number) and not isinstance(commission, bool):
+            # minitrade (multi-asset data): a commission rate is folded into the entry price, exits unadjusted;
+            # that is Backtesting.py's spread. Tuples and functions keep Backtesting.py 0.6.6's commission.
+            self._spread += float(commission)
+            self._commission = _commission_func(0.0)
         self._margin = float(margin)
         self._trade_on_close = bool(trade_on_close)
         self._hedging = bool(hedging)

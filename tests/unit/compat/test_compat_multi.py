@@ -329,3 +329,17 @@ def test_trades_is_a_tuple_and_minitrades_call(stocks: pd.DataFrame) -> None:
 
     Backtest(stocks, Two, cash=100_000).run()
     assert seen == [(2, 2, 1, "AAPL")]
+
+
+def test_multi_asset_commission_rate_is_minitrades(stocks: pd.DataFrame) -> None:
+    """minitrade folds a commission rate into the entry price (exits unadjusted), which is Backtesting.py's
+    spread; a (fixed, relative) tuple keeps Backtesting.py 0.6.6's commission on entry and exit."""
+    rate = Backtest(stocks, TopRoc, cash=100_000, commission=0.001).run()
+    spread = Backtest(stocks, TopRoc, cash=100_000, spread=0.001).run()
+    assert rate["Equity Final [$]"] == spread["Equity Final [$]"] and rate["# Trades"] == spread["# Trades"]
+    pd.testing.assert_frame_equal(rate["_trades"], spread["_trades"])
+    for t in rate["_trades"].head(20).itertuples():  # entries at the open raised (longs) by the rate
+        opened = stocks[t.Symbol]["Open"].iloc[int(t.EntryBar)]
+        assert t.EntryPrice == pytest.approx(opened * (1 + np.sign(t.Size) * 0.001), rel=1e-12)
+    tupled = Backtest(stocks, TopRoc, cash=100_000, commission=(0.0, 0.001)).run()
+    assert tupled["_trades"]["Commission"].gt(0).all() and rate["_trades"]["Commission"].eq(0).all()
