@@ -192,6 +192,13 @@ class Allocation:
         self._pool = []
         self._buckets.clear()
 
+    def _clear(self) -> None:
+        """Before trade_start_date: no allocation has been traded yet."""
+        self._previous = self._zeros()
+        self._weights = self._zeros()
+        self._pool = []
+        self._buckets.clear()
+
     def assume_zero(self) -> Allocation:
         """Start the cycle from zero weights (minitrade 0.1.38+)."""
         self._weights = self._zeros()

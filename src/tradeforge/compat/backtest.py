@@ -115,6 +115,9 @@ class Backtest:
         hedging: bool = False,
         exclusive_orders: bool = False,
         finalize_trades: bool | None = None,
+        lot_size: int = 1,
+        trade_start_date: Any = None,
+        fail_fast: bool | None = None,
     ) -> None:
         if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
             raise CompatTypeError(
@@ -203,6 +206,23 @@ class Backtest:
         self._exclusive_orders = bool(exclusive_orders)
         multi = self._symbols is not None
         self._finalize_trades = multi if finalize_trades is None else bool(finalize_trades)
+        # minitrade's options (multi-asset data): rebalance in lots, trade only from a date, unaffordable buys
+        if not multi and (lot_size != 1 or trade_start_date is not None or fail_fast is not None):
+            raise CompatValueError(
+                "lot_size=, trade_start_date= and fail_fast= are minitrade's options for multi-asset data (2-level "
+                "columns); a single-asset backtest sizes its own orders"
+            )
+        if not (isinstance(lot_size, (int, np.integer)) and not isinstance(lot_size, bool) and lot_size >= 1):
+            raise CompatValueError(f"lot_size must be a whole number >= 1, got {lot_size!r}")
+        self._lot_size = int(lot_size)
+        self._trade_start_bar = 0
+        if trade_start_date is not None:
+            start = pd.Timestamp(trade_start_date)
+            start = start.tz_localize(None) if start.tzinfo is not None else start
+            index = data.index
+            naive = index.tz_localize(None) if isinstance(index, pd.DatetimeIndex) and index.tz is not None else index
+            self._trade_start_bar = min(int((naive < start).sum()), len(data) - 1)
+        self._fail_fast = fail_fast
         self._results: pd.Series | None = None
 
     # ------------------------------------------------------------------- run
@@ -276,6 +296,7 @@ class Backtest:
 
             frames = {symbol: cast(pd.DataFrame, df[symbol]) for symbol in self._symbols}
             run = MultiRun(frames, self._timestamps(), **settings)
+            run.lot_size, run.trade_start_bar, run.fail_fast = self._lot_size, self._trade_start_bar, self._fail_fast
             data = _MultiData(df.copy(deep=False))
         else:
             run = Run({"asset": df}, self._timestamps(), **settings)

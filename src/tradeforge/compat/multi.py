@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.compat.alloc import Allocation
-from tradeforge.compat.errors import CompatAssertionError, CompatValueError
+from tradeforge.compat.errors import CompatAssertionError, CompatRuntimeError, CompatValueError
 from tradeforge.compat.objects import Order, Position
 from tradeforge.compat.runner import Run
 from tradeforge.core.trades import Trade as CoreTrade
@@ -31,6 +31,11 @@ class MultiRun(Run):
         self._positions = {s: Position(self, s) for s in self.symbols}
         self.alloc = Allocation(self.symbols)
         self.weights_log: dict[int, pd.Series] = {}  # bar -> target weights of each rebalance()
+        # minitrade's Backtest options (set by Backtest): orders in lots, no trading before a bar, and what to do
+        # with buys the account cannot pay for (None: scale them down; True: raise; False: the broker drops them)
+        self.lot_size = 1
+        self.trade_start_bar = 0
+        self.fail_fast: bool | None = None
 
     # ----------------------------------------------------------------- prices
     def _price_at(self, k: int) -> Any:
@@ -117,6 +122,8 @@ class MultiRun(Run):
             )
         if symbol not in self._positions:
             raise CompatValueError(f"unknown asset {symbol!r}; this backtest trades {self.symbols}")
+        if self.engine.step < self.trade_start_bar:
+            return None  # type: ignore[return-value]  # minitrade ignores orders before trade_start_date
         saved = self.symbol
         self.symbol = symbol  # Run.new_order prices and routes the order by self.symbol
         try:
@@ -157,6 +164,9 @@ class MultiRun(Run):
             raise CompatValueError(f"weights name unknown assets {unknown}; this backtest trades {self.symbols}")
         if weights.isna().any():
             raise CompatValueError(f"weights must be numbers, got NaN for {list(weights.index[weights.isna()])}")
+        if self.engine.step < self.trade_start_bar:
+            alloc._clear()
+            return []
         if not (force or alloc.modified):
             alloc._next()
             return []
@@ -178,7 +188,7 @@ class MultiRun(Run):
             if float(weights.get(symbol, 0.0)) == 0.0:
                 units = int(-held[symbol])  # leaving the asset: close all of it
             elif diffs[symbol] and beyond:
-                units = int(diffs[symbol] // price)  # floor, as minitrade
+                units = int(diffs[symbol] // price // self.lot_size * self.lot_size)  # floor, as minitrade
             else:
                 units = 0
             if units:
@@ -205,8 +215,14 @@ class MultiRun(Run):
             gross += abs(held + traded.get(symbol, 0)) * price_of(symbol)
         fees = sum(abs(self.commission(p[2], p[3])) for p in plans)
         capacity = equity * self.engine.portfolio.leverage - fees
-        if not gross > capacity > 0:
+        if not gross > capacity > 0 or self.fail_fast is False:  # False: the broker cancels what it cannot fill
             return plans
+        if self.fail_fast:
+            raise CompatRuntimeError(
+                f"Not enough liquidity for this rebalance: the orders need {gross:,.0f} of {capacity:,.0f} "
+                "available; raise cash_reserve, or pass Backtest(..., fail_fast=False) to let the broker drop the "
+                "orders it cannot fill (or leave fail_fast unset to scale the buys down)"
+            )
         growing = [p for p in plans if not _reduces(p, self.book.open_trades)]
         extra = sum(abs(p[2]) * p[3] for p in growing)
         scale = max(0.0, 1 - (gross - capacity) / extra) if extra else 1.0

@@ -343,3 +343,31 @@ def test_multi_asset_commission_rate_is_minitrades(stocks: pd.DataFrame) -> None
         assert t.EntryPrice == pytest.approx(opened * (1 + np.sign(t.Size) * 0.001), rel=1e-12)
     tupled = Backtest(stocks, TopRoc, cash=100_000, commission=(0.0, 0.001)).run()
     assert tupled["_trades"]["Commission"].gt(0).all() and rate["_trades"]["Commission"].eq(0).all()
+
+
+def test_minitrades_backtest_options(stocks: pd.DataFrame) -> None:
+    """lot_size rounds rebalance orders to whole lots, trade_start_date ignores orders before it, fail_fast=True
+    refuses a rebalance the account cannot pay for, fail_fast=False lets the broker drop what it cannot fill."""
+    sizes: list[float] = []
+
+    class Once(Strategy):
+        weight = 0.5
+
+        def next(self) -> None:
+            self.alloc.assume_zero()
+            self.alloc.weights = {"AAPL": self.weight, "MSFT": self.weight}
+            sizes.extend(o.size for o in self.rebalance())
+
+    stats = Backtest(stocks, Once, cash=100_000, lot_size=100, trade_start_date="2013-01-01").run()
+    assert sizes and all(s % 100 == 0 for s in sizes)
+    first_entry = stats["_trades"]["EntryTime"].min()
+    assert first_entry >= pd.Timestamp("2013-01-01", tz=first_entry.tz)
+    with pytest.raises(RuntimeError, match="Not enough liquidity"):
+        Backtest(stocks, Once, cash=100_000, fail_fast=True).run(weight=0.7)  # 140% of equity
+    dropped = Backtest(stocks, Once, cash=100_000, fail_fast=False).run(weight=0.7)
+    scaled = Backtest(stocks, Once, cash=100_000).run(weight=0.7)
+    assert dropped["# Trades"] != scaled["# Trades"] or dropped["Equity Final [$]"] != scaled["Equity Final [$]"]
+    from tradeforge.data import load_sample_frame
+
+    with pytest.raises(CompatValueError, match="multi-asset"):
+        Backtest(load_sample_frame("GOOG").rename(columns=str.capitalize), Once, lot_size=10)
