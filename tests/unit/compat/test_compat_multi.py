@@ -371,3 +371,22 @@ def test_minitrades_backtest_options(stocks: pd.DataFrame) -> None:
 
     with pytest.raises(CompatValueError, match="multi-asset"):
         Backtest(load_sample_frame("GOOG").rename(columns=str.capitalize), Once, lot_size=10)
+
+
+@pytest.mark.parametrize(("commission", "equity"), [(0.0, 106_096.553501), (0.001, 94_848.581175)])
+def test_rotation_gives_minitrades_numbers(stocks: pd.DataFrame, commission: float, equity: float) -> None:
+    """Recorded from minitrade 0.1.37 and 0.1.40 (the same strategy with its bucket API) on these four stocks:
+    final equity and 397 trades, with and without commission."""
+
+    class Rotation(Strategy):
+        def init(self) -> None:
+            self.roc = self.I(self.data.Close.df.pct_change(10) * 100, name="ROC")
+
+        def next(self) -> None:
+            roc = self.roc.df.iloc[-1]
+            self.alloc.add(roc.nlargest(2).index, roc > 0).equal_weight()
+            self.rebalance(cash_reserve=0.2)
+
+    stats = Backtest(stocks, Rotation, cash=100_000, commission=commission).run()
+    assert stats["Equity Final [$]"] == pytest.approx(equity, abs=1e-6)
+    assert stats["# Trades"] == 397
