@@ -330,8 +330,8 @@ class Backtest:
         data._set_length(n)
         for attr, ind, _ in run._indicator_attrs:
             setattr(strategy, attr, ind)  # whole arrays again, for plotting and the trades frame
-        for attr, ind in run._recomputed:
-            setattr(strategy, attr, ind)  # the values computed on all the data, as init() got them
+        for attr, ind, row in run._recomputed:  # the values computed on all the data, as init() got them
+            setattr(strategy, attr, ind if row is None else ind[row])
         if self._symbols is not None:
             from tradeforge.compat.multi import multi_stats
 

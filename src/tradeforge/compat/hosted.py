@@ -121,7 +121,7 @@ class _Host(CoreStrategy):
         self._compat: CompatStrategy | None = None
         self._start = 0
         self._sliced: list[tuple[str, _Indicator, bool]] = []
-        self._recomputed: list[tuple[str, _Indicator]] = []
+        self._recomputed: list[tuple[str, _Indicator, Any]] = []
         if self._stream.complete:  # a backtest: every bar is known, init() once as Backtest does
             data = _Data(self._frame())
             self._compat = self._instance(data)
@@ -141,8 +141,8 @@ class _Host(CoreStrategy):
             attrs = compat.__dict__
             for attr, ind, flat in self._sliced:
                 attrs[attr] = ind[: k + 1] if flat else ind[..., : k + 1]
-            for attr, ind in self._recomputed:
-                attrs[attr] = compat._known_at(ind, k + 1)
+            if self._recomputed and k >= self._start:  # recomputed from the first bar next() sees
+                compat._reveal_known(attrs, self._recomputed, k + 1)
         else:
             compat = self._grow()
         if k >= self._start:

@@ -52,6 +52,8 @@ class MultiRun(Run):
     # ----------------------------------------------------------------- running
     def on_bar(self) -> None:
         k = self.engine.step
+        if self._deferred and k >= self.start - 1:  # orders placed in init(): on the bar before the first next()
+            self._submit_deferred()
         if k < self.start or self.out_of_money_step is not None:
             return
         data = self.data
@@ -63,8 +65,8 @@ class MultiRun(Run):
         attrs = self._strategy_dict
         for attr, indicator, flat in self._indicator_attrs:
             attrs[attr] = indicator[:stop] if flat else indicator[..., :stop]
-        for attr, indicator in self._recomputed:
-            attrs[attr] = strategy._known_at(indicator, stop)
+        if self._recomputed:
+            strategy._reveal_known(attrs, self._recomputed, stop)
         equity = self._equity[k] = self.equity_at_bar(k)
         if equity <= 0:
             self._out_of_money(k)
@@ -122,7 +124,7 @@ class MultiRun(Run):
             )
         if symbol not in self._positions:
             raise CompatValueError(f"unknown asset {symbol!r}; this backtest trades {self.symbols}")
-        if self.engine.step < self.trade_start_bar:
+        if self.engine.step < self.trade_start_bar and not self.in_init:
             return None  # type: ignore[return-value]  # minitrade ignores orders before trade_start_date
         saved = self.symbol
         self.symbol = symbol  # Run.new_order prices and routes the order by self.symbol

@@ -302,7 +302,8 @@ def _optimize_bayes(
         size = max(1, int(min(math.prod(counts), 2**62)))
     else:
         size = _grid_size(grid, admissible)
-    tries = 200 if max_tries is None else max(1, int(max_tries * size)) if 0 < max_tries <= 1 else int(max_tries)
+    given = _grid_size(grid, admissible)  # a fraction of tries counts the combinations of the values given
+    tries = 200 if max_tries is None else max(1, int(max_tries * given)) if 0 < max_tries <= 1 else int(max_tries)
     tries = min(tries, size)
     names = list(grid)
     seen: dict[tuple[Any, ...], float] = {}

@@ -122,7 +122,7 @@ class Run:
         self._trades: dict[int, Trade] = {}
         self._order_by_id: dict[int, CoreOrder] = {}
         self._indicator_attrs: list[tuple[str, Any, bool]] = []
-        self._recomputed: list[tuple[str, Any]] = []  # look-ahead indicators: recomputed on the bars so far
+        self._recomputed: list[tuple[str, Any, Any]] = []  # look-ahead indicators: recomputed on the bars so far
         self._strategy_dict: dict[str, Any] = {}
         self._position = Position(self, None)
         self._closed_views: list[Trade] = []
@@ -154,8 +154,8 @@ class Run:
         attrs = self._strategy_dict
         for attr, indicator, flat in self._indicator_attrs:
             attrs[attr] = indicator[:stop] if flat else indicator[..., :stop]
-        for attr, indicator in self._recomputed:
-            attrs[attr] = strategy._known_at(indicator, stop)
+        if self._recomputed:
+            strategy._reveal_known(attrs, self._recomputed, stop)
         # Backtesting.py's broker.next(): the orders were processed; log equity; stop when it is gone
         name = self._name
         equity = self._cash.get(name)
@@ -215,7 +215,7 @@ class Run:
         if size == 0:
             raise CompatAssertionError("order size must not be zero")
         # in init() the data is all there, so Backtesting.py checks sl/tp against the last close of all of it
-        last = float(self.close[-1]) if self.in_init else self.last_price(self.symbol)
+        last = float(self.closes[self.symbol][-1]) if self.in_init else self.last_price(self.symbol)
         adjusted = last * (1 + math.copysign(self.spread, size))
         ref = limit or stop or adjusted
         if is_long and not ((sl or -math.inf) < ref < (tp or math.inf)):

@@ -55,6 +55,8 @@ def _prefix(value: Any, m: int, n: int) -> Any:
         return value.iloc[:m]
     if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[-1] == n:
         return value[..., :m]
+    if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[0] == n:
+        return value[:m]  # bars x assets (multi-asset data.Close)
     return value
 
 
@@ -72,7 +74,9 @@ class Strategy(metaclass=ABCMeta):
     def __init__(self, broker: Run, data: _Data, params: dict[str, Any]) -> None:
         self._indicators: list[_Indicator] = []
         # indicators that use future data: id -> what recomputes them on the bars known at each bar
-        self._recompute: dict[int, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any, int]] = {}
+        self._recompute: dict[int, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any, int, bool]] = {}
+        self._flipped = False
+        self._returned_columns: list[str] | None = None
         self._broker = broker
         self._data = data
         self._params = self._check_params(params)
@@ -148,6 +152,7 @@ class Strategy(metaclass=ABCMeta):
         early, unchecked = self._early(func, args, kwargs, label, n)
         started = time.perf_counter()
         value = self._evaluate(func, args, kwargs, label, n)
+        flipped, returned_columns = self._flipped, self._returned_columns
         seconds = time.perf_counter() - started
         if unchecked is not None:  # the call on all the data worked: say the check could not be made
             warnings.warn(
@@ -168,6 +173,8 @@ class Strategy(metaclass=ABCMeta):
             with np.errstate(invalid="ignore", divide="ignore"):
                 x = value / close
                 overlay = bool(((x < 1.4) & (x > 0.6)).mean() > 0.6)
+        if columns is None and returned_columns is not None and np.atleast_2d(value).shape[0] == len(returned_columns):
+            columns = returned_columns  # a function returning a DataFrame (e.g. one column per asset)
         extra: dict[str, Any] = {"columns": columns} if columns is not None else {}
         if value.ndim == 2 and isinstance(self._data, _MultiData):
             # minitrade's orientation with multi-asset data: bars x columns, like data.Close, so that
@@ -189,42 +196,77 @@ class Strategy(metaclass=ABCMeta):
                 LookAheadWarning,
                 stacklevel=2,
             )
-            self._recompute[id(indicator)] = (func, args, kwargs, label, n)
+            self._recompute[id(indicator)] = (func, args, kwargs, label, n, flipped)
         return indicator
 
     def _known_at(self, indicator: _Indicator, stop: int) -> np.ndarray:
         """A look-ahead indicator as computed on the first `stop` bars: what next() may see at that bar."""
-        func, args, kwargs, label, n = self._recompute[id(indicator)]
+        func, args, kwargs, label, n, flipped = self._recompute[id(indicator)]
         cut_args = tuple(_prefix(a, stop, n) for a in args)
         cut_kwargs = {k: _prefix(v, stop, n) for k, v in kwargs.items()}
-        with np.errstate(all="ignore"):
-            value = self._evaluate(func, cut_args, cut_kwargs, label, stop)
+        try:
+            with np.errstate(all="ignore"):
+                value = self._evaluate(func, cut_args, cut_kwargs, label, stop, flip=flipped)
+        except CompatRuntimeError:  # e.g. a filter that needs more bars than there are yet: nothing known
+            shape = (stop, *indicator.shape[1:]) if indicator._opts.get("rows") else (*indicator.shape[:-1], stop)
+            return np.full(shape, np.nan).astype(indicator.dtype, copy=False).view(type(indicator))
         if indicator._opts.get("rows"):
             value = np.ascontiguousarray(value.T)
         return value.astype(indicator.dtype, copy=False).view(type(indicator))
 
     def _reveal_lists(
         self, indicator_attrs: list[tuple[str, _Indicator]]
-    ) -> tuple[list[tuple[str, _Indicator, bool]], list[tuple[str, _Indicator]]]:
-        """The indicators next() sees sliced to the bars so far (attr, array, is 1-D), and those recomputed."""
+    ) -> tuple[list[tuple[str, _Indicator, bool]], list[tuple[str, _Indicator, Any]]]:
+        """The indicators next() sees sliced to the bars so far (attr, array, is 1-D), and those recomputed
+        (attr, the look-ahead indicator, None or the row of it an attribute holds, e.g. `a, b = self.I(...)`)."""
         recompute = self._recompute
-        sliced = [
-            (attr, ind, ind.ndim == 1 or bool(ind._opts.get("rows")))  # rows: bars on the first axis
-            for attr, ind in indicator_attrs
-            if id(ind) not in recompute
-        ]
-        known = [(attr, ind) for attr, ind in indicator_attrs if id(ind) in recompute]
+        sliced: list[tuple[str, _Indicator, bool]] = []
+        known: list[tuple[str, _Indicator, Any]] = []
+        whole = {id(ind): ind for ind in self._indicators if id(ind) in recompute}
+        for attr, ind in indicator_attrs:
+            if id(ind) in recompute:
+                known.append((attr, ind, None))
+                continue
+            base = ind.base
+            if base is not None and id(base) in whole and ind.ndim == 1 and base.ndim == 2:
+                parent = whole[id(base)]
+                offset = ind.__array_interface__["data"][0] - parent.__array_interface__["data"][0]
+                row, axis = divmod(offset, parent.strides[0]) if not parent._opts.get("rows") else (None, None)
+                if row is not None and axis == 0 and ind.strides == parent.strides[1:]:
+                    known.append((attr, parent, int(row)))
+                    continue
+            sliced.append((attr, ind, ind.ndim == 1 or bool(ind._opts.get("rows"))))  # rows: bars first
         return sliced, known
 
+    def _reveal_known(self, attrs: dict[str, Any], known: list[tuple[str, _Indicator, Any]], stop: int) -> None:
+        """Set the recomputed look-ahead indicators (each computed once for this bar) on the strategy."""
+        done: dict[int, np.ndarray] = {}
+        for attr, ind, row in known:
+            value = done.get(id(ind))
+            if value is None:
+                value = done[id(ind)] = self._known_at(ind, stop)
+            attrs[attr] = value if row is None else value[row]
+
     def _evaluate(
-        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: Any, n: int
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        label: Any,
+        n: int,
+        flip: bool | None = None,
     ) -> np.ndarray:
+        """func's value as a (k, n) or (n,) array. flip: whether a 2-D value comes bars-first and is to be
+        transposed (None: decided from its shape, and remembered in self._flipped with a DataFrame's columns)."""
         try:
             value = func(*args, **kwargs)
         except Exception as exc:  # a RuntimeError, as in Backtesting.py
             raise CompatRuntimeError(f'indicator "{label}" raised {type(exc).__name__}: {exc}') from exc
+        self._returned_columns = None
         if isinstance(value, pd.DataFrame):
-            value = value.values.T
+            self._returned_columns = [str(c) for c in value.columns]
+            value = value.to_numpy()
+            flip = value.ndim == 2 if flip is None else flip  # a DataFrame is always bars x columns
         array: np.ndarray | None = None
         if value is not None:
             try:
@@ -232,8 +274,11 @@ class Strategy(metaclass=ABCMeta):
             except (TypeError, ValueError):
                 array = None
         is_arraylike = array is not None and bool(array.shape)
-        if array is not None and is_arraylike and array.shape[0] == n and array.ndim == 2:
-            array = array.T  # e.g. df.values: one column per output
+        if flip is None:
+            flip = bool(array is not None and is_arraylike and array.ndim == 2 and array.shape[0] == n)
+        self._flipped = flip
+        if flip and array is not None and array.ndim == 2:
+            array = np.ascontiguousarray(array.T)  # e.g. df.values: one column per output
         if array is None or not is_arraylike or not 1 <= array.ndim <= 2 or array.shape[-1] != n:
             shape = getattr(array, "shape", None)
             raise CompatValueError(
@@ -380,7 +425,7 @@ class Strategy(metaclass=ABCMeta):
     @property
     def alloc(self) -> Any:
         """minitrade's allocation (multi-asset data only): ``self.alloc.add(...).equal_weight()``, then
-        ``self.rebalance()``. Empty again at the start of every next()."""
+        ``self.rebalance()``. It lasts until rebalance() uses it, then starts empty again (as in minitrade)."""
         alloc = getattr(self._broker, "alloc", None)
         if alloc is None:
             raise CompatValueError(
@@ -391,7 +436,6 @@ class Strategy(metaclass=ABCMeta):
 
     def rebalance(
         self,
-        *,
         force: bool = False,
         rtol: float = 0.01,
         atol: float = 0.0,

@@ -298,3 +298,12 @@ def test_sambo_reads_numbers_as_ranges_as_backtesting_py_does() -> None:
     assert sorted(only_given.index) == [(2, 5), (2, 60), (30, 5), (30, 60)]
     with pytest.warns(DeprecationWarning, match='method="skopt"'):
         test.optimize(fast=[2, 30], slow=[5, 60], method="skopt", max_tries=3, random_state=3)
+
+
+def test_sambo_fraction_of_tries_counts_the_values_given() -> None:
+    """As Backtesting.py: max_tries=0.5 with n1=[5, 30], n2=[20, 60] is half of the 4 given combinations."""
+    test = tc.Backtest(GOOG.iloc[:300], TcSmaCross, finalize_trades=True)
+    _, heatmap = test.optimize(
+        fast=[5, 30], slow=[20, 60], method="sambo", max_tries=0.5, random_state=1, return_heatmap=True
+    )
+    assert len(heatmap) == 2
