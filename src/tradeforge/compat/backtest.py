@@ -221,7 +221,7 @@ class Backtest:
             start = start.tz_localize(None) if start.tzinfo is not None else start
             index = data.index
             naive = index.tz_localize(None) if isinstance(index, pd.DatetimeIndex) and index.tz is not None else index
-            self._trade_start_bar = min(int((naive < start).sum()), len(data) - 1)
+            self._trade_start_bar = int((naive < start).sum())  # len(data) when the date is after the last bar
         self._fail_fast = fail_fast
         self._results: pd.Series | None = None
 

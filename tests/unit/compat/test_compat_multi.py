@@ -367,6 +367,8 @@ def test_minitrades_backtest_options(stocks: pd.DataFrame) -> None:
     dropped = Backtest(stocks, Once, cash=100_000, fail_fast=False).run(weight=0.7)
     scaled = Backtest(stocks, Once, cash=100_000).run(weight=0.7)
     assert dropped["# Trades"] != scaled["# Trades"] or dropped["Equity Final [$]"] != scaled["Equity Final [$]"]
+    late = Backtest(stocks, Once, cash=100_000, trade_start_date="2030-01-01").run()  # after the last bar
+    assert late["# Trades"] == 0 and late["Equity Final [$]"] == 100_000
     from tradeforge.data import load_sample_frame
 
     with pytest.raises(CompatValueError, match="multi-asset"):
