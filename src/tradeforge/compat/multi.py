@@ -76,17 +76,8 @@ class MultiRun(Run):
     def finalize(self) -> None:
         """minitrade's end of a run: orders still working are dropped and every open trade is closed at its
         asset's last close."""
-        broker = self.broker
-        name = self.adapter.name
         last = len(self._equity) - 1
-        for order in [o for o in broker.working if o.strategy == name]:
-            broker.cancel(order, "end of the backtest")
-        for trade in list(self.book.open_trades):
-            broker._liquidating = (float(self.closes[trade.symbol][last]), last)
-            try:
-                self.engine.close_position(self.adapter, trade.symbol, 1.0, trade, role="exit", tag="end")
-            finally:
-                broker._liquidating = None
+        self._close_everything(last, "end of the backtest")
         if self.start <= last:
             equity = self._equity[last] = self.equity_at_bar(last)
             if equity <= 0 and self.out_of_money_step is None:
@@ -94,18 +85,22 @@ class MultiRun(Run):
 
     def _out_of_money(self, k: int) -> None:
         self.out_of_money_step = k
+        self._close_everything(k, "out of money")
+        self.broker.cash[self.adapter.name] = 0.0
+        self._equity[k:] = 0.0
+
+    def _close_everything(self, k: int, reason: str) -> None:
+        """Drop the working orders and close every open trade at its asset's close of bar k."""
         broker = self.broker
         name = self.adapter.name
         for order in [o for o in broker.working if o.strategy == name]:
-            broker.cancel(order, "out of money")
+            broker.cancel(order, reason)
         for trade in list(self.book.open_trades):
             broker._liquidating = (float(self.closes[trade.symbol][k]), k)
             try:
-                self.engine.close_position(self.adapter, trade.symbol, 1.0, trade, role="exit", tag="out of money")
+                self.engine.close_position(self.adapter, trade.symbol, 1.0, trade, role="exit", tag=reason)
             finally:
                 broker._liquidating = None
-        broker.cash[name] = 0.0
-        self._equity[k:] = 0.0
 
     # ------------------------------------------------------------------ orders
     def new_order(

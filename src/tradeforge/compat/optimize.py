@@ -296,13 +296,12 @@ def _optimize_bayes(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     domains = {name: _domain(values) if ranges else None for name, values in grid.items()}
+    given = _grid_size(grid, admissible)  # a fraction of tries counts the combinations of the values given
+    size = given
     if any(d is not None for d in domains.values()):
         counts = [len(v) if d is None else math.inf if d[0] == "float" else d[2] - d[1] + 1
                   for v, d in zip(grid.values(), domains.values(), strict=True)]  # fmt: skip
         size = max(1, int(min(math.prod(counts), 2**62)))
-    else:
-        size = _grid_size(grid, admissible)
-    given = _grid_size(grid, admissible)  # a fraction of tries counts the combinations of the values given
     tries = 200 if max_tries is None else max(1, int(max_tries * given)) if 0 < max_tries <= 1 else int(max_tries)
     tries = min(tries, size)
     names = list(grid)

@@ -75,8 +75,6 @@ class Strategy(metaclass=ABCMeta):
         self._indicators: list[_Indicator] = []
         # indicators that use future data: id -> what recomputes them on the bars known at each bar
         self._recompute: dict[int, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any, int, bool]] = {}
-        self._flipped = False
-        self._returned_columns: list[str] | None = None
         self._broker = broker
         self._data = data
         self._params = self._check_params(params)
@@ -151,8 +149,7 @@ class Strategy(metaclass=ABCMeta):
         # (attributes it sets, as Backtesting.py users sometimes do) comes from the call on all the data
         early, unchecked = self._early(func, args, kwargs, label, n)
         started = time.perf_counter()
-        value = self._evaluate(func, args, kwargs, label, n)
-        flipped, returned_columns = self._flipped, self._returned_columns
+        value, flipped, returned_columns = self._evaluate(func, args, kwargs, label, n)
         seconds = time.perf_counter() - started
         if unchecked is not None:  # the call on all the data worked: say the check could not be made
             warnings.warn(
@@ -206,7 +203,7 @@ class Strategy(metaclass=ABCMeta):
         cut_kwargs = {k: _prefix(v, stop, n) for k, v in kwargs.items()}
         try:
             with np.errstate(all="ignore"):
-                value = self._evaluate(func, cut_args, cut_kwargs, label, stop, flip=flipped)
+                value = self._evaluate(func, cut_args, cut_kwargs, label, stop, flip=flipped)[0]
         except CompatRuntimeError:  # e.g. a filter that needs more bars than there are yet: nothing known
             shape = (stop, *indicator.shape[1:]) if indicator._opts.get("rows") else (*indicator.shape[:-1], stop)
             return np.full(shape, np.nan).astype(indicator.dtype, copy=False).view(type(indicator))
@@ -255,16 +252,16 @@ class Strategy(metaclass=ABCMeta):
         label: Any,
         n: int,
         flip: bool | None = None,
-    ) -> np.ndarray:
-        """func's value as a (k, n) or (n,) array. flip: whether a 2-D value comes bars-first and is to be
-        transposed (None: decided from its shape, and remembered in self._flipped with a DataFrame's columns)."""
+    ) -> tuple[np.ndarray, bool, list[str] | None]:
+        """func's value as a (k, n) or (n,) array, whether it was transposed, and the columns of a DataFrame it
+        returned. flip: whether a 2-D value comes bars-first (None: decided from its shape)."""
         try:
             value = func(*args, **kwargs)
         except Exception as exc:  # a RuntimeError, as in Backtesting.py
             raise CompatRuntimeError(f'indicator "{label}" raised {type(exc).__name__}: {exc}') from exc
-        self._returned_columns = None
+        columns: list[str] | None = None
         if isinstance(value, pd.DataFrame):
-            self._returned_columns = [str(c) for c in value.columns]
+            columns = [str(c) for c in value.columns]
             value = value.to_numpy()
             flip = value.ndim == 2 if flip is None else flip  # a DataFrame is always bars x columns
         array: np.ndarray | None = None
@@ -276,7 +273,6 @@ class Strategy(metaclass=ABCMeta):
         is_arraylike = array is not None and bool(array.shape)
         if flip is None:
             flip = bool(array is not None and is_arraylike and array.ndim == 2 and array.shape[0] == n)
-        self._flipped = flip
         if flip and array is not None and array.ndim == 2:
             array = np.ascontiguousarray(array.T)  # e.g. df.values: one column per output
         if array is None or not is_arraylike or not 1 <= array.ndim <= 2 or array.shape[-1] != n:
@@ -286,7 +282,7 @@ class Strategy(metaclass=ABCMeta):
                 f"has {n} bars, the indicator returned shape {shape} ({type(value).__name__}); check that the "
                 "function keeps the warm-up bars (NaN) instead of dropping them"
             )
-        return array
+        return array, flip, columns
 
     def _early(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: Any, n: int
@@ -305,7 +301,7 @@ class Strategy(metaclass=ABCMeta):
         python_state = random.getstate()
         try:
             with np.errstate(all="ignore"):
-                return self._evaluate(func, cut_args, cut_kwargs, label, m), None
+                return self._evaluate(func, cut_args, cut_kwargs, label, m)[0], None
         except Exception as exc:  # the function may need more history than half the data: say so if it works
             return None, exc
         finally:

@@ -12,7 +12,7 @@ import pytest
 from backtesting.test import GOOG
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_compat_optimize_lib import TcSmaCross
+from test_compat_optimize_lib import BtSmaCross, TcSmaCross
 
 import tradeforge.compat as compat
 from tradeforge.compat.errors import CompatValueError
@@ -507,7 +507,7 @@ def test_compute_stats_on_an_empty_subset_of_trades_is_backtesting_pys() -> None
 
     results = []
     for lib, funcs in ((backtesting, bl), (compat, tl)):
-        stats = run(lib, TcSmaCross if lib is compat else _bt_sma_cross(), GOOG, commission=0.002)
+        stats = run(lib, TcSmaCross if lib is compat else BtSmaCross, GOOG, commission=0.002)
         for subset in (stats["_trades"].iloc[:0], stats["_trades"][stats["_trades"]["PnL"] > 0]):
             results.append(funcs.compute_stats(stats=stats, data=GOOG, trades=subset))
     for ours, theirs in zip(results[2:], results[:2], strict=True):
@@ -517,24 +517,3 @@ def test_compute_stats_on_an_empty_subset_of_trades_is_backtesting_pys() -> None
             a, b = ours[key], theirs[key]
             assert type(a) is type(b), (key, a, b)
             assert (pd.isna(a) and pd.isna(b)) or a == b or a == pytest.approx(b, rel=1e-9), (key, a, b)
-
-
-def _bt_sma_cross() -> type:
-    from backtesting.lib import crossover
-
-    class SmaCross(backtesting.Strategy):
-        n1, n2 = 10, 20
-
-        def init(self):
-            self.sma1 = self.I(lambda c, n: pd.Series(c).rolling(n).mean(), self.data.Close, self.n1)
-            self.sma2 = self.I(lambda c, n: pd.Series(c).rolling(n).mean(), self.data.Close, self.n2)
-
-        def next(self):
-            if crossover(self.sma1, self.sma2):
-                self.position.close()
-                self.buy()
-            elif crossover(self.sma2, self.sma1):
-                self.position.close()
-                self.sell()
-
-    return SmaCross
