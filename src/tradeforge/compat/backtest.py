@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from numbers import Number
 from typing import Any, cast
 
@@ -77,6 +77,22 @@ def _strategy_indicators(strategy: Strategy) -> list[tuple[str, _Indicator]]:
     return [(attr, ind) for attr, ind in strategy.__dict__.items() if isinstance(ind, _Indicator)]
 
 
+def _holding(holding: Mapping[str, float] | None, symbols: list[str] | None) -> dict[str, float]:
+    """minitrade's holding= ({"AAPL": 10, ...}: units held before the run), checked."""
+    if not holding:
+        return {}
+    if not isinstance(holding, Mapping):
+        raise CompatTypeError(f"holding must be a dict of asset -> units held, got {type(holding).__name__}")
+    out: dict[str, float] = {}
+    for symbol, size in holding.items():
+        if symbols is not None and symbol not in symbols:
+            raise CompatValueError(f"holding names unknown asset {symbol!r}; this backtest trades {symbols}")
+        if isinstance(size, bool) or not isinstance(size, Number) or not math.isfinite(float(size)):
+            raise CompatValueError(f"holding[{symbol!r}] must be a number of units, got {size!r}")
+        out[str(symbol)] = float(size)
+    return out
+
+
 def _warmup_bars(strategy: Strategy) -> int:
     """Bars until every (non-scatter) indicator has a value (Backtesting.py's rule)."""
     nbars = 0
@@ -118,6 +134,8 @@ class Backtest:
         lot_size: int = 1,
         trade_start_date: Any = None,
         fail_fast: bool | None = None,
+        holding: Mapping[str, float] | None = None,
+        storage: dict[str, Any] | None = None,
     ) -> None:
         if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
             raise CompatTypeError(
@@ -207,11 +225,15 @@ class Backtest:
         multi = self._symbols is not None
         self._finalize_trades = multi if finalize_trades is None else bool(finalize_trades)
         # minitrade's options (multi-asset data): rebalance in lots, trade only from a date, unaffordable buys
-        if not multi and (lot_size != 1 or trade_start_date is not None or fail_fast is not None):
+        if not multi and (lot_size != 1 or trade_start_date is not None or fail_fast is not None or holding):
             raise CompatValueError(
-                "lot_size=, trade_start_date= and fail_fast= are minitrade's options for multi-asset data (2-level "
-                "columns); a single-asset backtest sizes its own orders"
+                "lot_size=, trade_start_date=, fail_fast= and holding= are minitrade's options for multi-asset data "
+                "(2-level columns); a single-asset backtest sizes its own orders"
             )
+        if storage is not None and not isinstance(storage, dict):
+            raise CompatTypeError(f"storage must be a dict (the strategy's self.storage), got {type(storage).__name__}")
+        self._storage = storage
+        self._holding = _holding(holding, self._symbols)
         if not (isinstance(lot_size, (int, np.integer)) and not isinstance(lot_size, bool) and lot_size >= 1):
             raise CompatValueError(f"lot_size must be a whole number >= 1, got {lot_size!r}")
         self._lot_size = int(lot_size)
@@ -295,12 +317,21 @@ class Backtest:
             from tradeforge.compat.multi import MultiRun
 
             frames = {symbol: cast(pd.DataFrame, df[symbol]) for symbol in self._symbols}
+            if self._holding:  # the holdings' value (at trade_start_date's close) is added to the cash, as minitrade
+                bar = min(self._trade_start_bar, len(df) - 1)
+                settings["cash"] = self._cash + sum(
+                    size * float(frames[symbol]["Close"].iloc[bar]) for symbol, size in self._holding.items()
+                )
             run = MultiRun(frames, self._timestamps(), **settings)
             run.lot_size, run.trade_start_bar, run.fail_fast = self._lot_size, self._trade_start_bar, self._fail_fast
+            if self._holding:  # minitrade: held from the first bar at trade_start_date's close
+                run.holding_bar = min(self._trade_start_bar, len(df) - 1)
+                run.holding = dict(self._holding)
             data = _MultiData(df.copy(deep=False))
         else:
             run = Run({"asset": df}, self._timestamps(), **settings)
             data = _Data(df.copy(deep=False))
+        run.storage = self._storage
         strategy = self._strategy(run, data, kwargs)
         run.in_init = True
         try:
@@ -312,6 +343,7 @@ class Backtest:
         # the first bar next() sees: Backtesting.py waits one bar more than the indicators' warm-up, minitrade
         # (multi-asset data) starts as soon as every indicator has a value
         start = _warmup_bars(strategy) + (0 if self._symbols is not None else 1)
+        start = max(start, strategy._start_on_day)  # minitrade's start_on_day(n) from init()
         run.attach(strategy, data, start, _strategy_indicators(strategy))
         engine = run.engine
         n = len(df)
@@ -319,6 +351,8 @@ class Backtest:
         with np.errstate(invalid="ignore"), _strategy_errors():
             engine.run_batch(stream.arrays["ts"], dict.fromkeys(engine.base))
             if run.out_of_money_step is None:
+                if self._symbols is not None:
+                    run.note_final_positions()  # type: ignore[attr-defined]
                 if self._finalize_trades:
                     run.finalize()
                 elif run.book.open_trades:
@@ -386,7 +420,7 @@ class Backtest:
     # ------------------------------------------------------------------ plot
     def plot(self, *, results: pd.Series | None = None, filename: str | None = None, **kwargs: Any) -> Any:
         """An interactive offline HTML chart of the last run (or of results): see tradeforge.compat.plot."""
-        from tradeforge.compat.plot import IndicatorSpec, plot_backtest
+        from tradeforge.compat.plot import IndicatorSpec, plot_backtest, record_specs
 
         if results is None:
             if self._results is None:
@@ -410,6 +444,7 @@ class Backtest:
                     plot=bool(opts.get("plot", True)),
                 )
             )
+        specs += record_specs(strategy)
         title = str(strategy) if strategy is not None else "Backtest"
         if self._symbols is not None:  # one candle panel per asset, portfolio equity, allocation over time
             panels = {symbol: cast(pd.DataFrame, self._data[symbol]) for symbol in self._symbols}

@@ -19,6 +19,7 @@ from tradeforge.compat.errors import CompatAssertionError, CompatRuntimeError, C
 from tradeforge.compat.objects import Order, Position
 from tradeforge.compat.runner import Run
 from tradeforge.core.trades import Trade as CoreTrade
+from tradeforge.core.types import OrderType, Side
 
 if TYPE_CHECKING:
     pass
@@ -36,6 +37,11 @@ class MultiRun(Run):
         self.lot_size = 1
         self.trade_start_bar = 0
         self.fail_fast: bool | None = None
+        self.holding: dict[str, float] = {}  # minitrade's Backtest(holding=): units held before the run
+        self.holding_bar = 0  # the bar whose close prices the holdings (trade_start_date's)
+        self.signals: list[tuple[int, str, float]] = []  # (bar placed, symbol, size) of orders working after next()
+        self._rebalance_ids: set[int] = set()  # orders rebalance() placed (a new rebalance cancels those working)
+        self.final_positions: dict[str, Any] | None = None  # minitrade's _positions, noted before the end-of-run close
 
     # ----------------------------------------------------------------- prices
     def _price_at(self, k: int) -> Any:
@@ -52,6 +58,8 @@ class MultiRun(Run):
     # ----------------------------------------------------------------- running
     def on_bar(self) -> None:
         k = self.engine.step
+        if k == 0 and self.holding:
+            self._open_holdings()
         if self._deferred and k >= self.start - 1:  # orders placed in init(): on the bar before the first next()
             self._submit_deferred()
         if k < self.start or self.out_of_money_step is not None:
@@ -72,6 +80,39 @@ class MultiRun(Run):
             self._out_of_money(k)
             return
         strategy.next()
+        working = self.broker.working
+        if working:  # minitrade's _orders: what is working after each next() (an order waiting n bars, n times)
+            name = self._name
+            self.signals.extend((o.created_bar, o.symbol, self.order(o).size) for o in working if o.strategy == name)
+
+    def _open_holdings(self) -> None:
+        """The holdings the run starts with: trades entered on the first bar at the close of the holding bar,
+        without fees, tagged 'preexisting' (their value was added to the cash, as minitrade does)."""
+        broker = self.broker
+        for symbol, size in self.holding.items():
+            if not size:
+                continue
+            broker._liquidating = (float(self.closes[symbol][self.holding_bar]), 0)
+            try:
+                core = self.engine.submit_new(
+                    self.adapter,
+                    side=Side.BUY if size > 0 else Side.SELL,
+                    symbol=symbol,
+                    kind=OrderType.MARKET,
+                    qty=abs(float(size)),
+                    tag="preexisting",
+                )
+            finally:
+                broker._liquidating = None
+            self._tags[core.id] = "preexisting"
+
+    def note_final_positions(self) -> None:
+        """minitrade's _positions: each asset's units and the free cash (margin available) when next() was
+        last called, before the end-of-run close."""
+        last = len(self._equity) - 1
+        positions: dict[str, Any] = {s: self._positions[s].size for s in self.symbols}
+        positions["Cash"] = int(self.broker.margin_available(self._name, self._price_at(last)))
+        self.final_positions = positions
 
     def finalize(self) -> None:
         """minitrade's end of a run: orders still working are dropped and every open trade is closed at its
@@ -168,7 +209,7 @@ class MultiRun(Run):
             alloc._next()
             return []
         for core in list(self.broker.working):
-            if core.tag == "rebalance" and core.role == "entry":
+            if core.id in self._rebalance_ids and core.role == "entry":
                 self.engine.cancel(core, "replaced by a new rebalance")
         k = self.engine.step
         price_of = self._price_at(k)
@@ -180,10 +221,13 @@ class MultiRun(Run):
         spread = sum(abs(d) for d in diffs.values())
         beyond = bool((atol and spread > atol) or spread / equity > rtol)
         plans: list[tuple[float, str, int, float]] = []
-        for symbol in sorted(self.symbols, key=lambda s: diffs[s]):  # most negative first: sells free cash
+        closing: set[str] = set()
+        # most negative first: sells free cash (pandas' sort, as minitrade: ties come out in the same order)
+        for symbol in pd.Series(diffs, dtype=float).sort_values().index:
             price = price_of(symbol)
             if float(weights.get(symbol, 0.0)) == 0.0:
                 units = int(-held[symbol])  # leaving the asset: close all of it
+                closing.add(symbol)
             elif diffs[symbol] and beyond:
                 units = int(diffs[symbol] // price // self.lot_size * self.lot_size)  # floor, as minitrade
             else:
@@ -193,10 +237,16 @@ class MultiRun(Run):
         plans = self._affordable(plans, equity, price_of)
         orders = []
         for _delta, symbol, units, price in plans:
+            if symbol in closing:  # as minitrade: each open trade of the asset closed by its own exit order
+                for trade in [t for t in self.book.open_trades if t.symbol == symbol]:
+                    orders.append(self.order(self.close_trade(trade, abs(trade.size))))
+                continue
             limit = None
             if limit_offset is not None:
                 limit = price * (1 - limit_offset) if units > 0 else price * (1 + limit_offset)
-            orders.append(self.new_order(float(units), limit, None, None, None, "rebalance", symbol=symbol))
+            order = self.new_order(float(units), limit, None, None, None, None, symbol=symbol)
+            self._rebalance_ids.add(order._core.id)
+            orders.append(order)
         alloc._next()
         return orders
 
@@ -302,11 +352,28 @@ def per_asset_frame(run: MultiRun, frames: Mapping[str, pd.DataFrame], start: in
     return pd.DataFrame(rows).T
 
 
+def orders_frame(run: MultiRun, index: pd.Index) -> pd.DataFrame:
+    """minitrade's _orders: the orders working after each next() (SignalTime: when placed; an order that waits
+    several bars is listed once per bar), with Ticker, Side (Buy / Sell) and Size (int units)."""
+    signals = run.signals
+    frame = pd.DataFrame(
+        {
+            "SignalTime": [index[bar] if bar >= 0 else None for bar, _, _ in signals],
+            "Ticker": [symbol for _, symbol, _ in signals],
+            "Side": ["Buy" if size > 0 else "Sell" for _, _, size in signals],
+            "Size": [int(size) for _, _, size in signals],
+        }
+    )
+    return frame.set_index("SignalTime")
+
+
 def multi_stats(run: MultiRun, df: pd.DataFrame, strategy: Any, start: int) -> pd.Series:
     """The statistics Series of a multi-asset run: Backtesting.py's keys for the whole portfolio (Buy & Hold is an
-    equal-weight basket of the assets), the trades with their Symbol, and per-asset frames:
-    ``_per_asset`` (trades, win rate, P&L, buy & hold per asset), ``_positions`` (units held per bar) and
-    ``_allocation`` (each asset's share of equity per bar)."""
+    equal-weight basket of the assets), the trades with their Symbol (and minitrade's Ticker), and per-asset
+    frames: ``_per_asset`` (trades, win rate, P&L, buy & hold per asset), ``_units`` (units held per bar),
+    ``_allocation`` (each asset's share of equity per bar), ``_rebalances`` (target weights of each rebalance);
+    minitrade's ``_orders`` (orders working after each next()), ``_positions`` (final units per asset and free
+    cash, before the end-of-run close; None when the account ran out of money) and ``_trade_start_bar``."""
     from tradeforge.compat.stats import run_stats
 
     closes = np.column_stack([run.closes[s] for s in run.symbols])
@@ -315,16 +382,18 @@ def multi_stats(run: MultiRun, df: pd.DataFrame, strategy: Any, start: int) -> p
     equity = stats["_equity_curve"]["Equity"].to_numpy()
     frames = {s: cast(pd.DataFrame, df[s]) for s in run.symbols}
     stats["_per_asset"] = per_asset_frame(run, frames, start)
-    stats["_positions"] = positions_frame(run, len(equity))
+    stats["_units"] = positions_frame(run, len(equity))
     # minitrade's names and columns too: Ticker next to Symbol, each asset's value and the cash per bar
     trades = stats["_trades"]
     if "Symbol" in trades and "Ticker" not in trades:
         trades.insert(1, "Ticker", trades["Symbol"])
     curve = stats["_equity_curve"]
-    values = stats["_positions"].to_numpy(dtype=float) * closes
+    values = stats["_units"].to_numpy(dtype=float) * closes
     for i, symbol in enumerate(run.symbols):
         curve.insert(1 + i, symbol, values[:, i])
     curve.insert(1 + len(run.symbols), "Cash", curve["Equity"].to_numpy() - values.sum(axis=1))
+    stats["_orders"] = orders_frame(run, df.index)
+    stats["_positions"] = run.final_positions
     stats["_trade_start_bar"] = run.start
     stats["_allocation"] = allocation_frame(run, equity)
     stats["_rebalances"] = (

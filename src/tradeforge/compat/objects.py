@@ -70,6 +70,20 @@ class Order:
         return self._core.limit
 
     @property
+    def symbol(self) -> str:
+        """The asset the order trades (minitrade calls it ticker)."""
+        return self._core.symbol
+
+    ticker = symbol
+
+    @property
+    def entry_time(self) -> Any:
+        """When the order was placed: the index value of that bar (minitrade's Order.entry_time); None for an
+        order placed in init() that has not reached the broker yet."""
+        bar = self._core.created_bar
+        return self._run.index[bar] if bar >= 0 else None
+
+    @property
     def stop(self) -> float | None:
         """The stop price; None once the stop has been touched (the order then works as a market/limit order)."""
         return None if self._core.triggered else self._core.stop

@@ -533,6 +533,34 @@ def _plotly_js_script(plotly_js: str | os.PathLike[str], page: Path) -> str:
     return f'<script charset="utf-8" src="{html.escape(src)}"></script>'
 
 
+def record_specs(strategy: Any) -> list[IndicatorSpec]:
+    """What the strategy noted with record() (minitrade), drawn like indicators; values that are not numbers
+    are left out."""
+    specs = []
+    records = getattr(strategy, "_records", None) or {}
+    for record in records.values():
+        attrs = record.attrs
+        try:
+            values = record.to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            continue
+        name: str | list[str] = str(attrs.get("name"))
+        if isinstance(record, pd.DataFrame):
+            values = values.T
+            name = [f"{name} {c}" for c in record.columns]
+        specs.append(
+            IndicatorSpec(
+                name=name,
+                values=values,
+                overlay=bool(attrs.get("overlay")),
+                color=attrs.get("color"),
+                scatter=bool(attrs.get("scatter")),
+                plot=bool(attrs.get("plot", True)),
+            )
+        )
+    return specs
+
+
 def plot_backtest(
     ohlc: pd.DataFrame | None,
     stats: pd.Series,

@@ -129,6 +129,7 @@ class Run:
         self.in_init = False  # True while the strategy's init() runs: orders then wait for the first next()
         self._deferred: list[Order] = []
         self._deferred_seq = 0  # ids of held orders count down from -1 (the engine's count up from 1)
+        self.storage: dict[str, Any] | None = None  # minitrade's Backtest(storage=): the strategy's self.storage
 
     # ----------------------------------------------------------------- running
     def attach(self, strategy: Strategy, data: _Data, start: int, indicator_attrs: list[tuple[str, Any]]) -> None:
@@ -326,7 +327,7 @@ class Run:
             view._core = core
             self._orders[core.id] = view
 
-    def close_trade(self, trade: CoreTrade, units: float) -> None:
+    def close_trade(self, trade: CoreTrade, units: float) -> CoreOrder:
         core = self.engine.submit_new(
             self.adapter,
             side=Side.SELL if trade.size > 0 else Side.BUY,
@@ -341,6 +342,7 @@ class Run:
         entry_tag = self._tags.get(trade.entry_order_id)
         if entry_tag is not None:
             self._tags[core.id] = entry_tag
+        return core
 
     def set_exit(self, trade: CoreTrade, role: str, price: float | None) -> None:
         if price is not None and not (0 < price < math.inf):

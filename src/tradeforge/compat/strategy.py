@@ -24,6 +24,7 @@ from tradeforge.compat.errors import (
     CompatValueError,
     UnknownParameterError,
 )
+from tradeforge.compat.records import Records
 from tradeforge.core.errors import LookAheadWarning
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class Strategy(metaclass=ABCMeta):
         self._recompute: dict[int, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any, int, bool]] = {}
         self._broker = broker
         self._data = data
+        self._record_store = Records()
+        self._start_on_day = 0
         self._params = self._check_params(params)
 
     def __repr__(self) -> str:
@@ -416,6 +419,50 @@ class Strategy(metaclass=ABCMeta):
     def closed_trades(self) -> tuple[Trade, ...]:
         """Settled trades."""
         return self._broker.closed_trades()
+
+    # ------------------------------------------------------------- minitrade
+    def record(
+        self,
+        name: str | None = None,
+        plot: bool = True,
+        overlay: bool | None = None,
+        color: str | None = None,
+        scatter: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """minitrade's record(): note values at the current bar as time series, e.g. ``self.record(ratio=0.3)``
+        or ``self.record(weights={"AAPL": 0.5, "MSFT": 0.5})`` (a dict or Series: one column per key). After
+        the run ``stats._strategy._records[keyword]`` is a Series / DataFrame over the data's index (NaN where
+        nothing was noted); ``Backtest.plot()`` draws it (plot=, overlay= price panel or own panel, color=,
+        scatter= markers). name= labels it (default: the keyword)."""
+        attrs = {"name": name, "plot": bool(plot), "overlay": overlay, "color": color, "scatter": bool(scatter)}
+        self._record_store.note(len(self._data) - 1, attrs, kwargs)
+
+    @property
+    def _records(self) -> dict[str, Any]:
+        """What record() noted: keyword -> Series or DataFrame over the data's index (minitrade's _records)."""
+        return self._record_store.frames(self._data.index)
+
+    def start_on_day(self, n: int) -> None:
+        """minitrade's warm-up hint (call it in init()): next() is first called on bar n at the earliest (0 is
+        the first bar), or later if an indicator still lacks a value there."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise CompatTypeError(f"start_on_day(n) takes a bar number (int), got {n!r}")
+        if not self._growing and not (0 <= n < len(self._data)):
+            raise CompatAssertionError(f"day must be within [0, {len(self._data) - 1}], got {n}")
+        self._start_on_day = int(n)
+
+    @property
+    def storage(self) -> dict[str, Any] | None:
+        """minitrade's storage: the dict passed as Backtest(..., storage=) (None without one), for state a
+        strategy keeps from one run to the next. What the strategy writes into it stays in that dict."""
+        if "_own_storage" in self.__dict__:
+            return self.__dict__["_own_storage"]  # type: ignore[no-any-return]
+        return getattr(self._broker, "storage", None)
+
+    @storage.setter
+    def storage(self, value: Any) -> None:  # a strategy may keep an attribute of its own by that name
+        self.__dict__["_own_storage"] = value
 
     # ------------------------------------------------------------ multi-asset
     @property

@@ -63,7 +63,8 @@ class SequentialBroker:
         self.on_warning: Callable[[str], None] | None = None
         self._trade_sums: dict[str, tuple[str | None, float, float]] = {}
         self._step_done = -1  # the step whose queue was processed (multi-asset: once per step)
-        self._liquidating: tuple[float, int] | None = None  # (price, bar): fill exits at once at this price
+        # (price, bar): fill orders at once at this price (exits when out of money, holdings a run starts with)
+        self._liquidating: tuple[float, int] | None = None
         self.cash: dict[str, float] = {}  # per strategy: cash as Backtesting.py computes it (see equity())
         # trades whose size Backtesting.py holds as a float (split by an exit aimed at them), not an int
         self.float_sizes: set[int] = set()
@@ -79,6 +80,10 @@ class SequentialBroker:
         engine.order_status(order, OrderStatus.ACCEPTED)
         if self._liquidating is not None:
             price, bar = self._liquidating
+            if order.trade_id is None:  # an entry booked at a given price (holdings that predate a run): no fee
+                self._trade_sums.pop(order.strategy, None)
+                self._filled(order, order.qty or 0.0, price, 0.0, _reason(order), bar)
+                return
             self._close_trade_order(order, price, bar)
             return
         front = order.trade_id is not None and order.role in ("stop_loss", "exit", "kill_switch")

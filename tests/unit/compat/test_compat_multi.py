@@ -41,7 +41,7 @@ def stocks() -> pd.DataFrame:
 def realised_weights(stats: pd.Series, data: pd.DataFrame, k: int) -> pd.Series:
     """Each asset's value / equity at bar k's close, holding the units bought by the rebalance of bar k
     (with trade_on_close its fills are at bar k's close and booked with bar k + 1)."""
-    held = stats["_positions"].iloc[k + 1]
+    held = stats["_units"].iloc[k + 1]
     closes = data.xs("Close", axis=1, level=1).iloc[k]
     values = held * closes
     equity = stats["_equity_curve"]["Equity"].iloc[k]  # at k's close; fills at that close leave it unchanged
@@ -100,7 +100,7 @@ def test_per_asset_and_portfolio_results(stocks: pd.DataFrame) -> None:
     assert alloc.shape == (len(stocks), 4)
     assert (alloc.sum(axis=1) <= 1.0 + 1e-6).all() and (alloc >= -1e-12).all().all()  # long only, no leverage
     # equity = cash + held value: the last bar's equity equals the portfolio's valuation
-    held = stats["_positions"].iloc[-1] * stocks.xs("Close", axis=1, level=1).iloc[-1]
+    held = stats["_units"].iloc[-1] * stocks.xs("Close", axis=1, level=1).iloc[-1]
     assert stats["Equity Final [$]"] == pytest.approx(stats["_equity_curve"]["Equity"].iloc[-1])
     assert held.sum() / stats["Equity Final [$]"] == pytest.approx(alloc.iloc[-1].sum(), rel=1e-9)
     # Buy & Hold is an equal-weight basket of the four stocks
@@ -162,8 +162,8 @@ def test_single_symbol_orders_and_position_call(stocks: pd.DataFrame) -> None:
             assert self.position() is self.position  # minitrade's call and Backtesting.py's property agree
 
     stats = Backtest(stocks, BuyAapl, cash=100_000, finalize_trades=False).run()
-    assert stats["_positions"]["AAPL"].iloc[-1] == 10
-    assert stats["_positions"][["IBM", "KO", "MSFT"]].abs().sum().sum() == 0
+    assert stats["_units"]["AAPL"].iloc[-1] == 10
+    assert stats["_units"][["IBM", "KO", "MSFT"]].abs().sum().sum() == 0
 
 
 def test_multi_asset_misuse(stocks: pd.DataFrame) -> None:
@@ -261,7 +261,7 @@ def test_minitrade_allocation_apis_and_rebalance_rules(stocks: pd.DataFrame) -> 
     stats = Backtest(stocks, Cycles, cash=100_000, finalize_trades=False).run()
     close = stocks.xs("Close", axis=1, level=1)
     assert seen["modified"] is True
-    assert seen["orders"] == [(float(0.5 * 100_000 * 0.9 // close["AAPL"].iloc[29]), "rebalance")]  # 632
+    assert seen["orders"] == [(float(0.5 * 100_000 * 0.9 // close["AAPL"].iloc[29]), None)]  # untagged, as minitrade
     assert seen["previous"] == {"AAPL": 0.5, "IBM": 0.0, "KO": 0.0, "MSFT": 0.0}
     assert seen["unchanged"] == []
     assert seen["bucket"] == (["MSFT", "KO"], {"AAPL": 0.3, "IBM": 0.0, "KO": 0.2, "MSFT": 0.2})
@@ -269,7 +269,7 @@ def test_minitrade_allocation_apis_and_rebalance_rules(stocks: pd.DataFrame) -> 
         {"AAPL": True, "IBM": False, "KO": False, "MSFT": False},
         {"AAPL": 0.5, "IBM": 0.0, "KO": 0.0, "MSFT": 0.0},
     )
-    held = stats["_positions"].iloc[-1]
+    held = stats["_units"].iloc[-1]
     assert held["AAPL"] > 0 and held["KO"] == 0 and held["MSFT"] == 0 and held["IBM"] == 0
     with pytest.raises(Exception, match="unknown assets"):
 
@@ -304,7 +304,7 @@ def test_multi_asset_runs_start_orient_and_finish_as_minitrade(stocks: pd.DataFr
     stats = Backtest(stocks, Trend, cash=100_000).run()
     assert first == [9]  # rolling(10) has its first value at bar 9
     trades = stats["_trades"]
-    assert not stats["_positions"].iloc[-1].any() and len(trades) == stats["# Trades"] > 10
+    assert not stats["_units"].iloc[-1].any() and len(trades) == stats["# Trades"] > 10
     last = trades[trades["ExitBar"] == len(stocks) - 1]
     closes = stocks.xs("Close", axis=1, level=1).iloc[-1]
     assert sum(row.ExitPrice == closes[row.Symbol] for row in last.itertuples()) >= 2  # closed at the end

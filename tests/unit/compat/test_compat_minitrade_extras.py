@@ -1,0 +1,149 @@
+"""minitrade's record(), start_on_day(), storage, holding=, Order.ticker and its _orders / _positions results.
+
+The numbers were recorded from minitrade 0.1.40 running the same strategy (its bucket API) on the same data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradeforge.compat import Backtest, Strategy, load_samples_frame
+from tradeforge.compat.errors import CompatValueError
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def stocks() -> pd.DataFrame:
+    return load_samples_frame(["AAPL", "IBM", "KO", "MSFT"])
+
+
+class Noted(Strategy):
+    def init(self) -> None:
+        self.roc = self.I(self.data.Close.df.pct_change(10) * 100, name="ROC")
+        self.start_on_day(50)
+        if self.storage is not None:
+            self.storage["runs"] = self.storage.get("runs", 0) + 1
+        self.tickers: set[str] = set()
+
+    def next(self) -> None:
+        roc = self.roc.df.iloc[-1]
+        self.alloc.assume_zero()
+        self.alloc.bucket["e"].append(roc.sort_values(ascending=False), roc > 0).trim(2).weight_equally().apply()
+        self.record(top=float(roc.max()))
+        self.record(w=dict(roc.rank()), name="ranks")
+        self.rebalance(cash_reserve=0.2)
+        self.tickers.update(o.ticker for o in self.orders)
+
+
+def test_record_start_on_day_storage_orders_and_positions_as_minitrade(stocks: pd.DataFrame) -> None:
+    store: dict[str, int] = {}
+    stats = Backtest(stocks, Noted, cash=100_000, commission=0.001, storage=store).run()
+    assert stats["Equity Final [$]"] == pytest.approx(81_603.479068, abs=1e-6)
+    assert stats["# Trades"] == 367
+    assert stats["_trade_start_bar"] == 50  # start_on_day(50): the ROC has values from bar 10
+    assert stats["_trades"]["EntryBar"].min() == 51
+    assert store == {"runs": 1}  # the strategy's writes land in the dict given to Backtest
+    assert stats["_positions"] == {"AAPL": 0, "IBM": 204, "KO": 766, "MSFT": 0, "Cash": 16533}
+    orders = stats["_orders"]
+    assert len(orders) == 608 and list(orders.columns) == ["Ticker", "Side", "Size"]
+    assert orders.iloc[:3].to_numpy().tolist() == [["IBM", "Buy", 194], ["AAPL", "Buy", 478], ["IBM", "Sell", -194]]
+    assert str(orders.index[0].date()) == "2012-03-15"
+    assert stats["_strategy"].tickers == {"AAPL", "IBM", "KO", "MSFT"}
+    records = stats["_strategy"]._records
+    top, ranks = records["top"], records["w"]
+    assert isinstance(top, pd.Series) and top.index.equals(stocks.index)
+    assert top.notna().sum() == 704 and top.iloc[:50].isna().all()  # one value per next() call
+    assert np.nansum(top.to_numpy()) == pytest.approx(2770.49524959973, rel=1e-12)
+    assert isinstance(ranks, pd.DataFrame) and list(ranks.columns) == ["AAPL", "IBM", "KO", "MSFT"]
+    assert np.nansum(ranks.to_numpy(dtype=float)) == 7040.0  # ranks 1..4 on 704 bars
+    assert ranks.attrs["name"] == "ranks" and top.attrs == {
+        "name": "top",
+        "plot": True,
+        "overlay": None,
+        "color": None,
+        "scatter": False,
+    }
+
+
+def test_holding_starts_with_preexisting_trades_as_minitrade(stocks: pd.DataFrame) -> None:
+    stats = Backtest(
+        stocks,
+        Noted,
+        cash=100_000,
+        commission=0.001,
+        holding={"AAPL": 100, "KO": 50},
+        trade_start_date="2012-06-01",
+    ).run()
+    assert stats["Equity Final [$]"] == pytest.approx(92_395.366137, abs=1e-6)
+    assert stats["# Trades"] == 351
+    assert stats["_positions"] == {"AAPL": 0, "IBM": 231, "KO": 868, "MSFT": 0, "Cash": 18686}
+    trades = stats["_trades"]
+    first = trades.iloc[:2][["Ticker", "Size", "EntryBar", "ExitBar", "EntryPrice", "Tag"]].to_numpy().tolist()
+    assert first == [["KO", 50, 0, 105, 36.544998, "preexisting"], ["AAPL", 100, 0, 108, 80.141426, "preexisting"]]
+    # the holdings are priced at trade_start_date's close and their value is added to the cash
+    bar = int((stocks.index < pd.Timestamp("2012-06-01", tz=stocks.index.tz)).sum())
+    value = 100 * stocks["AAPL", "Close"].iloc[bar] + 50 * stocks["KO", "Close"].iloc[bar]
+    equity = stats["_equity_curve"]["Equity"]
+    assert equity.iloc[0] == pytest.approx(100_000 + value + 100 * (stocks["AAPL", "Close"].iloc[50] - 80.141426)
+                                           + 50 * (stocks["KO", "Close"].iloc[50] - 36.544998), rel=1e-12)  # fmt: skip
+
+
+def test_record_plots_and_misuse(stocks: pd.DataFrame, tmp_path: object) -> None:
+    class Recorder(Strategy):
+        def next(self) -> None:
+            self.record(cash_share=1.0)
+            self.record(label="x")  # not a number: kept, not drawn
+
+    bt = Backtest(stocks, Recorder, cash=100_000)
+    stats = bt.run()
+    records = stats["_strategy"]._records
+    assert records["cash_share"].iloc[-1] == 1.0 and records["label"].iloc[-1] == "x"
+    from pathlib import Path
+
+    path = bt.plot(filename=str(Path(str(tmp_path)) / "rec.html"), open_browser=False)
+    assert "cash_share" in Path(path).read_text(encoding="utf-8")
+
+    class Mixed(Strategy):
+        def next(self) -> None:
+            self.record(v=1.0 if len(self.data) % 2 else {"a": 1.0})
+
+    with pytest.raises(TypeError, match="record"):
+        Backtest(stocks, Mixed).run()
+
+    class Late(Strategy):
+        def init(self) -> None:
+            self.start_on_day(len(self.data))
+
+        def next(self) -> None:
+            pass
+
+    with pytest.raises(AssertionError, match="day must be within"):
+        Backtest(stocks, Late).run()
+    with pytest.raises(CompatValueError, match="unknown asset"):
+        Backtest(stocks, Noted, holding={"TSLA": 1})
+    with pytest.raises(CompatValueError, match="multi-asset"):
+        from tradeforge.data import load_sample_frame
+
+        Backtest(load_sample_frame("GOOG").rename(columns=str.capitalize), Noted, holding={"GOOG": 1})
+    with pytest.raises(TypeError, match="storage"):
+        Backtest(stocks, Noted, storage=[1])
+
+
+def test_start_on_day_single_asset_follows_backtesting_py_start() -> None:
+    from tradeforge.data import load_sample_frame
+
+    goog = load_sample_frame("GOOG").rename(columns=str.capitalize)
+    seen: list[int] = []
+
+    class Late(Strategy):
+        def init(self) -> None:
+            self.start_on_day(100)
+
+        def next(self) -> None:
+            seen.append(len(self.data))
+
+    Backtest(goog, Late).run()
+    assert seen[0] == 101  # next() first runs on bar 100
