@@ -144,6 +144,11 @@ class _Data:
         return self.__df.iloc[: self.__len] if self.__len < len(self.__df) else self.__df
 
     @property
+    def now(self) -> Any:
+        """The time of the current (latest revealed) bar (minitrade's data.now)."""
+        return self.__arrays["__index"][self.__len - 1]
+
+    @property
     def pip(self) -> float:
         if self.__pip is None:
             close = self.__arrays["Close"].astype(str)

@@ -55,7 +55,28 @@ class _MultiData:
 
     tickers = symbols
 
-    def __getitem__(self, key: str) -> Any:
+    @property
+    def the_ticker(self) -> str:
+        """The only asset (minitrade); a ValueError when there are several."""
+        if len(self.__symbols) == 1:
+            return self.__symbols[0]
+        raise ValueError("Ticker must explicitly specified for multi-asset backtesting")
+
+    @property
+    def now(self) -> Any:
+        """The time of the current (latest revealed) bar."""
+        return self.__index[self.__len - 1]
+
+    def __getitem__(self, key: Any) -> Any:
+        """data["AAPL"]: that asset's data (``.Close``, ``.df``...); data["AAPL", "Close"]: one asset's field (as
+        minitrade); data["Close"]: the field for every asset (bars x assets); data[:]: the whole frame so far."""
+        if isinstance(key, tuple) and len(key) == 2:
+            symbol, field = key
+            if symbol not in self.__per_symbol:
+                raise KeyError(f"unknown asset {symbol!r}; this data has {self.__symbols}")
+            return self.__per_symbol[symbol][field]
+        if isinstance(key, slice) and key == slice(None):
+            return self.df
         if key in self.__per_symbol:
             return self.__per_symbol[key]
         return self.__get(key)

@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -204,6 +204,27 @@ class TAAccessor:
     def __dir__(self) -> list[str]:
         _install_methods()
         return sorted(set(super().__dir__()))
+
+    def apply(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """func(frame, *args, **kwargs) on each symbol's frame of a 2-level (symbol, field) DataFrame, the
+        results side by side under their symbol (minitrade's ``df.ta.apply``); on other objects, func(obj)."""
+        obj = self._obj
+        if isinstance(obj, pd.DataFrame) and isinstance(obj.columns, pd.MultiIndex) and obj.columns.nlevels == 2:
+            symbols = dict.fromkeys(obj.columns.get_level_values(0))
+            return pd.concat({s: func(obj[s], *args, **kwargs) for s in symbols}, axis=1)
+        return func(obj, *args, **kwargs)
+
+    def join(self, other: pd.DataFrame, lsuffix: str = "", rsuffix: str = "") -> pd.DataFrame:
+        """DataFrame.join per symbol of two 2-level frames (minitrade's ``df.ta.join``); a plain join otherwise."""
+        obj = self._obj
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(f".ta.join needs a DataFrame, got {type(obj).__name__}")
+        if isinstance(obj.columns, pd.MultiIndex) and obj.columns.nlevels == 2:
+            symbols = dict.fromkeys(obj.columns.get_level_values(0))
+            parts = {s: cast(pd.DataFrame, obj[s]).join(other[s], lsuffix=lsuffix, rsuffix=rsuffix) for s in symbols}
+            return cast(pd.DataFrame, pd.concat(parts, axis=1))
+        joined: pd.DataFrame = obj.join(other, lsuffix=lsuffix, rsuffix=rsuffix)
+        return joined
 
     def _compute(self, fn: TAFunction, params: dict[str, Any], inputs: dict[str, tuple[Any, bool]]) -> Result:
         obj = self._obj

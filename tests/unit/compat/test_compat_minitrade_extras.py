@@ -147,3 +147,37 @@ def test_start_on_day_single_asset_follows_backtesting_py_start() -> None:
 
     Backtest(goog, Late).run()
     assert seen[0] == 101  # next() first runs on bar 100
+
+
+def test_minitrade_data_accessors(stocks: pd.DataFrame) -> None:
+    """data["AAPL", "Close"], data.now, data.tickers / the_ticker, df.ta.apply / df.ta.join per asset (the values
+    minitrade 0.1.40 gives on this data)."""
+    out: dict[str, object] = {}
+
+    class Probe(Strategy):
+        def init(self) -> None:
+            body = self.data.df.ta.apply(lambda f: (f["Close"] - f["Open"]).rename("Body").to_frame())
+            joined = self.data.df.ta.join(body)
+            out["join"] = (joined.shape, list(joined.columns[4:7]), float(joined.iloc[:, 5].sum()))
+            mean = self.data.df.ta.apply(lambda f, n: f["Close"].rolling(n).mean(), 3)
+            out["apply"] = (mean.shape, list(mean.columns), float(mean.iloc[-1].sum()))
+
+        def next(self) -> None:
+            if len(self.data) == 30:
+                out["pair"] = (float(self.data["AAPL", "Close"][-1]), len(self.data["AAPL", "Close"]))
+                out["now"] = str(self.data.now)
+                out["tickers"] = list(self.data.tickers)
+                with pytest.raises(ValueError, match="Ticker must explicitly"):
+                    _ = self.data.the_ticker
+                out["all"] = self.data[:].shape
+
+    Backtest(stocks, Probe, cash=100_000).run()
+    assert out["join"] == (
+        (754, 24),
+        [("AAPL", "Volume"), ("AAPL", "Body"), ("IBM", "Open")],
+        pytest.approx(-27.997256),
+    )
+    assert out["apply"] == ((754, 4), ["AAPL", "IBM", "KO", "MSFT"], pytest.approx(362.19))
+    assert out["pair"] == (72.779999, 30)
+    assert out["now"] == "2012-02-14 00:00:00+00:00"
+    assert out["tickers"] == ["AAPL", "IBM", "KO", "MSFT"] and out["all"] == (30, 20)
