@@ -517,3 +517,19 @@ def test_compute_stats_on_an_empty_subset_of_trades_is_backtesting_pys() -> None
             a, b = ours[key], theirs[key]
             assert type(a) is type(b), (key, a, b)
             assert (pd.isna(a) and pd.isna(b)) or a == b or a == pytest.approx(b, rel=1e-9), (key, a, b)
+
+
+def test_compat_test_module_is_backtesting_test() -> None:
+    """`from tradeforge.compat.test import SMA, GOOG` replaces `from backtesting.test import SMA, GOOG`: the same
+    frames (values, dtypes, index) and the same SMA."""
+    import backtesting.test as bt_test
+
+    import tradeforge.compat.test as tf_test
+
+    for name in ("GOOG", "EURUSD", "BTCUSD"):
+        pd.testing.assert_frame_equal(getattr(tf_test, name), getattr(bt_test, name))
+    close = tf_test.GOOG.Close
+    pd.testing.assert_series_equal(tf_test.SMA(close, 10), bt_test.SMA(close, 10))
+    assert sorted(tf_test.__all__) == ["BTCUSD", "EURUSD", "GOOG", "SMA"]
+    with pytest.raises(AttributeError, match="has no attribute 'AAPL'"):
+        _ = tf_test.AAPL
