@@ -133,7 +133,7 @@ class Backtest:
         finalize_trades: bool | None = None,
         lot_size: int = 1,
         trade_start_date: Any = None,
-        fail_fast: bool | None = None,
+        fail_fast: bool | str | None = None,
         holding: Mapping[str, float] | None = None,
         storage: dict[str, Any] | None = None,
     ) -> None:
@@ -244,7 +244,12 @@ class Backtest:
             index = data.index
             naive = index.tz_localize(None) if isinstance(index, pd.DatetimeIndex) and index.tz is not None else index
             self._trade_start_bar = int((naive < start).sum())  # len(data) when the date is after the last bar
-        self._fail_fast = fail_fast
+        if fail_fast not in (None, True, False, "scale"):
+            raise CompatValueError(
+                f"fail_fast must be True (stop at an order the account cannot pay for, minitrade's default), False "
+                f"(drop it) or 'scale' (rebalance() scales its buys down), got {fail_fast!r}"
+            )
+        self._fail_fast = True if fail_fast is None else fail_fast
         self._results: pd.Series | None = None
 
     # ------------------------------------------------------------------- run

@@ -33,10 +33,12 @@ class MultiRun(Run):
         self.alloc = Allocation(self.symbols)
         self.weights_log: dict[int, pd.Series] = {}  # bar -> target weights of each rebalance()
         # minitrade's Backtest options (set by Backtest): orders in lots, no trading before a bar, and what to do
-        # with buys the account cannot pay for (None: scale them down; True: raise; False: the broker drops them)
+        # with an order the account cannot pay for when it fills (True: stop the run with an error, as minitrade;
+        # False: the broker drops it; "scale": rebalance() scales its buys down when it places them)
         self.lot_size = 1
         self.trade_start_bar = 0
-        self.fail_fast: bool | None = None
+        self.fail_fast: bool | str = True
+        self.broker.on_margin_shortfall = self._shortfall
         self.holding: dict[str, float] = {}  # minitrade's Backtest(holding=): units held before the run
         self.holding_bar = 0  # the bar whose close prices the holdings (trade_start_date's)
         self.signals: list[tuple[int, str, float]] = []  # (bar placed, symbol, size) of orders working after next()
@@ -84,6 +86,17 @@ class MultiRun(Run):
         if working:  # minitrade's _orders: what is working after each next() (an order waiting n bars, n times)
             name = self._name
             self.signals.extend((o.created_bar, o.symbol, self.order(o).size) for o in working if o.strategy == name)
+
+    def _shortfall(self, order: Any, needed: float, available: float) -> None:
+        """An order the account cannot pay for is about to be dropped: with fail_fast=True (minitrade's default)
+        the run stops here instead, with minitrade's message."""
+        if self.fail_fast is True:
+            view = self.order(order)
+            raise CompatRuntimeError(
+                f"Not enough liquidity for <Order {order.symbol} size={view.size}, contingent=0>, has "
+                f"{int(available)}, needs {int(needed)}, aborting. Raise cash_reserve in rebalance(), or pass "
+                "Backtest(..., fail_fast=False) to drop such orders, or fail_fast='scale' to scale rebalance buys down"
+            )
 
     def _open_holdings(self) -> None:
         """The holdings the run starts with: trades entered on the first bar at the close of the holding bar,
@@ -136,7 +149,8 @@ class MultiRun(Run):
         name = self.adapter.name
         for order in [o for o in broker.working if o.strategy == name]:
             broker.cancel(order, reason)
-        for trade in list(self.book.open_trades):
+        rank = {s: i for i, s in enumerate(self.symbols)}  # asset by asset, as minitrade closes them
+        for trade in sorted(self.book.open_trades, key=lambda t: rank[t.symbol]):
             broker._liquidating = (float(self.closes[trade.symbol][k]), k)
             try:
                 self.engine.close_position(self.adapter, trade.symbol, 1.0, trade, role="exit", tag=reason)
@@ -185,8 +199,9 @@ class MultiRun(Run):
         weight * equity * (1 - cash_reserve); the whole portfolio is left alone while the sum of |target - held
         value| is within rtol of equity (and atol, when given, in cash), except that an asset whose weight is 0 is
         always closed. Units are rounded down (floor, as minitrade), sells first. Beyond minitrade: negative
-        weights are shorts, limit_offset gives limit orders at close * (1 -/+ offset) for buys/sells, and buys
-        the account cannot pay for are scaled down instead of refused. Working orders from the previous
+        weights are shorts, limit_offset gives limit orders at close * (1 -/+ offset) for buys/sells, and with
+        Backtest(..., fail_fast="scale") buys the account cannot pay for are scaled down when placed (by default
+        the broker stops the run at such an order when it fills, as minitrade). Working orders from the previous
         rebalance are cancelled first.
         """
         if not (0 <= cash_reserve < 1):
@@ -253,8 +268,9 @@ class MultiRun(Run):
     def _affordable(
         self, plans: list[tuple[float, str, int, float]], equity: float, price_of: Any
     ) -> list[tuple[float, str, int, float]]:
-        """The plans with their buys scaled down when what the account would hold afterwards exceeds what the
-        broker accepts (equity * leverage, less fees): minitrade refuses such a rebalance instead."""
+        """With fail_fast="scale": the plans with their buys scaled down when what the account would hold
+        afterwards exceeds what the broker accepts (equity * leverage, less fees) at the last close. Otherwise
+        (minitrade) the plans as they are: the broker checks each order when it fills."""
         traded = {p[1]: p[2] for p in plans}
         gross = 0.0
         for symbol in self.symbols:
@@ -262,14 +278,8 @@ class MultiRun(Run):
             gross += abs(held + traded.get(symbol, 0)) * price_of(symbol)
         fees = sum(abs(self.commission(p[2], p[3])) for p in plans)
         capacity = equity * self.engine.portfolio.leverage - fees
-        if not gross > capacity > 0 or self.fail_fast is False:  # False: the broker cancels what it cannot fill
+        if not gross > capacity > 0 or self.fail_fast != "scale":  # minitrade: the broker decides at the fill
             return plans
-        if self.fail_fast:
-            raise CompatRuntimeError(
-                f"Not enough liquidity for this rebalance: the orders need {gross:,.0f} of {capacity:,.0f} "
-                "available; raise cash_reserve, or pass Backtest(..., fail_fast=False) to let the broker drop the "
-                "orders it cannot fill (or leave fail_fast unset to scale the buys down)"
-            )
         growing = [p for p in plans if not _reduces(p, self.book.open_trades)]
         extra = sum(abs(p[2]) * p[3] for p in growing)
         scale = max(0.0, 1 - (gross - capacity) / extra) if extra else 1.0

@@ -61,6 +61,9 @@ class SequentialBroker:
         self.working: list[Order] = []
         self.warnings: list[str] = []  # orders the broker cancelled, and why (Backtesting.py warns)
         self.on_warning: Callable[[str], None] | None = None
+        # called (order, value needed, margin available x leverage) before an order the account cannot pay for
+        # is dropped; it may raise to stop the run instead
+        self.on_margin_shortfall: Callable[[Order, float, float], None] | None = None
         self._trade_sums: dict[str, tuple[str | None, float, float]] = {}
         self._step_done = -1  # the step whose queue was processed (multi-asset: once per step)
         # (price, bar): fill orders at once at this price (exits when out of money, holdings a run starts with)
@@ -327,6 +330,8 @@ class SequentialBroker:
                     floats.add(split.id)  # what is left of it: trade.size + need_size
                     floats.add(engine.portfolio.books[order.strategy].closed_trades[-1].id)  # -need_size
         if need > 0 and need * unit_cost > self.margin_available(order.strategy, price_of) * lev:
+            if self.on_margin_shortfall is not None:  # e.g. minitrade's fail_fast: stop the run instead
+                self.on_margin_shortfall(order, need * adjusted, self.margin_available(order.strategy, price_of) * lev)
             self._drop_for_margin(order, "the order", price_of)
             return False
         self._remove(order)

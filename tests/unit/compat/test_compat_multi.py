@@ -21,7 +21,7 @@ class TopRoc(Strategy):
     n = 10
     top = 2
     rtol = 0.0
-    reserve = 0.05
+    reserve = 0.1
     force = False  # True: correct drift every bar, not only when the weights change (minitrade's force)
 
     def init(self) -> None:
@@ -347,7 +347,8 @@ def test_multi_asset_commission_rate_is_minitrades(stocks: pd.DataFrame) -> None
 
 def test_minitrades_backtest_options(stocks: pd.DataFrame) -> None:
     """lot_size rounds rebalance orders to whole lots, trade_start_date ignores orders before it, fail_fast=True
-    refuses a rebalance the account cannot pay for, fail_fast=False lets the broker drop what it cannot fill."""
+    (minitrade's default) stops the run at an order the account cannot pay for when it fills, fail_fast=False
+    lets the broker drop it, fail_fast="scale" scales rebalance buys down when they are placed."""
     sizes: list[float] = []
 
     class Once(Strategy):
@@ -362,11 +363,17 @@ def test_minitrades_backtest_options(stocks: pd.DataFrame) -> None:
     assert sizes and all(s % 100 == 0 for s in sizes)
     first_entry = stats["_trades"]["EntryTime"].min()
     assert first_entry >= pd.Timestamp("2013-01-01", tz=first_entry.tz)
-    with pytest.raises(RuntimeError, match="Not enough liquidity"):
-        Backtest(stocks, Once, cash=100_000, fail_fast=True).run(weight=0.7)  # 140% of equity
+    for fail_fast in (True, None):  # None: minitrade's default, True
+        with pytest.raises(RuntimeError, match=r"Not enough liquidity for <Order MSFT size=\d+\.0, contingent=0>"):
+            Backtest(stocks, Once, cash=100_000, fail_fast=fail_fast).run(weight=0.7)  # 140% of equity
     dropped = Backtest(stocks, Once, cash=100_000, fail_fast=False).run(weight=0.7)
-    scaled = Backtest(stocks, Once, cash=100_000).run(weight=0.7)
-    assert dropped["# Trades"] != scaled["# Trades"] or dropped["Equity Final [$]"] != scaled["Equity Final [$]"]
+    scaled = Backtest(stocks, Once, cash=100_000, fail_fast="scale").run(weight=0.7)
+    assert dropped["_trades"]["Ticker"].tolist() == ["AAPL"]  # the MSFT buy was dropped at its fill
+    assert sorted(scaled["_trades"]["Ticker"]) == ["AAPL", "MSFT"]  # both bought, scaled to what equity allows
+    held = scaled["_units"].iloc[-2] * stocks.xs("Close", axis=1, level=1).iloc[-2]
+    assert held.sum() <= scaled["_equity_curve"]["Equity"].iloc[-2] * 1.0001
+    with pytest.raises(ValueError, match="fail_fast must be"):
+        Backtest(stocks, Once, fail_fast="yes")
     late = Backtest(stocks, Once, cash=100_000, trade_start_date="2030-01-01").run()  # after the last bar
     assert late["# Trades"] == 0 and late["Equity Final [$]"] == 100_000
     from tradeforge.data import load_sample_frame
