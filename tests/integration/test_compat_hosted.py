@@ -169,3 +169,37 @@ def test_a_backtesting_py_strategy_file_runs_from_the_command_line(tmp_path: Pat
     )  # fmt: skip
     assert "56263.51934" in out.stdout
     assert "│ # Trades" in out.stdout and " 93 │" in out.stdout
+
+
+class LateRecorder(Strategy):
+    """minitrade's start_on_day() and record() in a hosted strategy."""
+
+    def init(self) -> None:
+        self.sma = self.I(lambda c: pd.Series(c).rolling(5).mean(), self.data.Close)
+        self.start_on_day(40)
+        self.first: int | None = None
+
+    def next(self) -> None:
+        if self.first is None:
+            self.first = len(self.data) - 1
+        self.record(close=float(self.data.Close[-1]))
+
+
+def test_hosted_start_on_day_and_record_as_in_backtest() -> None:
+    full = load_sample("GOOG")
+    bars = BarSeries.from_arrays(
+        "GOOG", full.timeframe, full.ts[:120], full.open[:120], full.high[:120], full.low[:120], full.close[:120],
+        full.volume[:120],
+    )  # fmt: skip
+    goog = load_sample_frame("GOOG").rename(columns=str.capitalize).iloc[:120]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stats = Backtest(goog, LateRecorder).run()
+    assert stats["_strategy"].first == 40
+    for replay in (False, True):
+        strategy = hosted(LateRecorder)()
+        run_backtest(strategy, bars, cash=10_000, replay=replay)
+        compat = strategy._compat
+        assert compat is not None and compat.first == 40, replay
+        recorded = compat._records["close"]
+        assert recorded.notna().sum() == 80 and recorded.iloc[-1] == goog["Close"].iloc[-1]

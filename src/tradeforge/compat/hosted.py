@@ -129,7 +129,8 @@ class _Host(CoreStrategy):
                 self._compat.init()
             data._update()
             self._run.index = data.index
-            self._start = 1 + _warmup_bars(self._compat)  # Backtest's rule, so the same first trading bar
+            # Backtest's rule, so the same first trading bar (and minitrade's start_on_day(n) from init())
+            self._start = max(1 + _warmup_bars(self._compat), self._compat._start_on_day)
             self._sliced, self._recomputed = self._compat._reveal_lists(_strategy_indicators(self._compat))
 
     def on_bar(self) -> None:
@@ -166,7 +167,7 @@ class _Host(CoreStrategy):
                         setattr(compat, attr, value)
                 compat._indicators = fresh._indicators
                 compat._data = data
-        self._start = 1 + _nan_prefix(_strategy_indicators(compat))
+        self._start = max(1 + _nan_prefix(_strategy_indicators(compat)), compat._start_on_day)
         return compat
 
     @contextlib.contextmanager
