@@ -423,8 +423,21 @@ class Backtest:
         )
 
     # ------------------------------------------------------------------ plot
-    def plot(self, *, results: pd.Series | None = None, filename: str | None = None, **kwargs: Any) -> Any:
-        """An interactive offline HTML chart of the last run (or of results): see tradeforge.compat.plot."""
+    def plot(
+        self,
+        *,
+        results: pd.Series | None = None,
+        filename: str | None = None,
+        plot_allocation: bool | None = None,
+        plot_indicator: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """An interactive offline HTML chart of the last run (or of results): see tradeforge.compat.plot for the
+        options (Backtesting.py's plot_width, plot_equity, plot_return, plot_pl, plot_volume, plot_drawdown,
+        plot_trades, smooth_equity, relative_equity, superimpose, resample, reverse_indicators, show_legend,
+        open_browser). minitrade's too: plot_indicator=False leaves the indicators (and records) out,
+        plot_allocation=False the allocation panel of a multi-asset run (drawn by default), and
+        relative_allocation=False draws it in cash instead of shares of equity."""
         from tradeforge.compat.plot import IndicatorSpec, plot_backtest, record_specs
 
         if results is None:
@@ -450,10 +463,13 @@ class Backtest:
                 )
             )
         specs += record_specs(strategy)
+        if not plot_indicator:
+            specs = []
         title = str(strategy) if strategy is not None else "Backtest"
         if self._symbols is not None:  # one candle panel per asset, portfolio equity, allocation over time
             panels = {symbol: cast(pd.DataFrame, self._data[symbol]) for symbol in self._symbols}
-            kwargs.setdefault("allocation", results.get("_allocation"))
+            if plot_allocation is not False:
+                kwargs.setdefault("allocation", results.get("_allocation"))
             return plot_backtest(
                 None, results, specs, filename=filename, title=title, extra_price_panels=panels, **kwargs
             )

@@ -423,17 +423,19 @@ def _volume_panel(ctx: _Ctx, prices: _Prices) -> _Panel | None:
     return panel
 
 
-def _allocation_panel(ctx: _Ctx, allocation: Any, n: int) -> _Panel:
+def _allocation_panel(ctx: _Ctx, allocation: Any, n: int, relative: bool = True) -> _Panel:
+    """Each asset's share of equity, stacked (relative), or its value in cash when allocation holds values."""
     if not isinstance(allocation, pd.DataFrame):
         raise PlotTypeError(
             f"allocation must be a DataFrame of weights (columns = symbols), not {type(allocation).__name__}"
         )
     if len(allocation) != n:
         raise PlotValueError(f"allocation has {len(allocation):,} rows but ohlc has {n:,}; index it like ohlc")
-    panel = _Panel("Allocation", HEIGHTS["allocation"], yaxis={"tickformat": ".0%"})
+    yaxis = {"tickformat": ".0%"} if relative else {}
+    panel = _Panel("Allocation" if relative else "Allocation [$]", HEIGHTS["allocation"], yaxis=yaxis)
     for column in allocation.columns:
         weights = ds.last_valid(_floats(allocation[column], f"allocation[{column!r}]"), ctx.buckets)
-        style = {"stackgroup": "allocation", "hovertemplate": "%{y:.1%}"}
+        style = {"stackgroup": "allocation", "hovertemplate": "%{y:.1%}" if relative else "%{y:,.2f}"}
         panel.traces.append(_lines(ctx.xb, weights, str(column), ctx.next_color(), 0.5, **style))
     return panel
 
@@ -583,6 +585,8 @@ def plot_backtest(
     open_browser: bool = False,
     max_points: int | None = None,
     allocation: pd.DataFrame | None = None,
+    relative_allocation: bool = True,
+    plot_width: int | None = None,
     extra_price_panels: Mapping[str, pd.DataFrame] | None = None,
     plotly_js: str | os.PathLike[str] = "inline",
 ) -> Path:
@@ -592,7 +596,8 @@ def plot_backtest(
     Backtesting.py stats Series with '_equity_curve' (Equity[, DrawdownPct]) indexed like ohlc and '_trades'
     (Size, EntryBar, ExitBar, EntryPrice, ExitPrice, ReturnPct[, PnL, Symbol]). Multi-asset: one candle panel per
     frame of `extra_price_panels` (ohlc may be None or one of them; overlays and trades without a Symbol go on
-    the first), `allocation` weights (fractions) as a stacked area. A `filename` without .html gets it appended.
+    the first), `allocation` weights (fractions) as a stacked area (in cash with relative_allocation=False).
+    plot_width: the chart's width in pixels (default: the window's width). A `filename` without .html gets it appended.
     resample=True draws at most `max_points` (default _MAX_CANDLES) candles, warning (UserWarning) when it has
     to merge bars; resample=False draws every bar, a pandas offset ("W") one candle per period.
     plotly_js: "inline" (default; the file works offline, ~5 MB), "cdn" (plotly.js from cdn.plot.ly: small file,
@@ -600,6 +605,8 @@ def plot_backtest(
     referenced relative to the chart, so many charts can share it offline).
     Raises PlotValueError / PlotTypeError (ValueError / TypeError) naming the wrong input.
     """
+    if plot_width is not None and (isinstance(plot_width, bool) or not isinstance(plot_width, int) or plot_width < 100):
+        raise PlotValueError(f"plot_width is the chart's width in pixels (an int >= 100) or None, not {plot_width!r}")
     if max_points is None:
         max_points = _MAX_CANDLES
     if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 10:
@@ -653,7 +660,10 @@ def plot_backtest(
     if plot_pl and len(marks):
         panels.append(_pl_panel(ctx, marks))
     if allocation is not None:
-        panels.append(_allocation_panel(ctx, allocation, n))
+        if not relative_allocation:  # values in cash: each asset's share times equity
+            equity = curve["Equity"].to_numpy(dtype=float)
+            allocation = allocation.mul(equity, axis=0)
+        panels.append(_allocation_panel(ctx, allocation, n, relative_allocation))
     overlays = [t for spec, values, names in specs if spec.overlay for t in _line_traces(ctx, spec, values, names)]
 
     routed = trade_symbols if symbols else None  # a Symbol column routes trades to their symbol's panel
@@ -681,7 +691,12 @@ def plot_backtest(
     if js_kind in ("url", "path"):
         head += "\n" + _plotly_js_script(plotly_js, path)
     config = {"responsive": True, "displaylogo": False, "scrollZoom": True, "showSendToCloud": False}
-    size = {"default_width": "100%", "default_height": f"{fig.layout.height}px"}
+    if plot_width is not None:
+        fig.update_layout(width=plot_width)
+    size = {
+        "default_width": "100%" if plot_width is None else f"{plot_width}px",
+        "default_height": f"{fig.layout.height}px",
+    }
     document = fig.to_html(full_html=True, include_plotlyjs=include_plotlyjs, config=config, **size)
     document = document.replace("<head>", head, 1)
     path.write_text(document, encoding="utf-8")

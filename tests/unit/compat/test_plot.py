@@ -410,3 +410,46 @@ def test_one_million_bars_are_downsampled_for_drawing(tmp_path: Path) -> None:
     assert len(decode(by_name(traces, "SMA(50)")["y"])) <= max_points
     subtitle = layout["title"]["subtitle"]["text"]
     assert "Downsampled ×100.0" in subtitle and "1,000,000 bars" in subtitle
+
+
+def test_plot_width_and_minitrades_plot_options(tmp_path: Path) -> None:
+    """Backtesting.py's plot_width; minitrade's plot_indicator, plot_allocation and relative_allocation; records
+    drawn like indicators."""
+    import warnings
+
+    from tradeforge.compat import Backtest, Strategy, load_samples_frame
+
+    data = load_samples_frame(["AAPL", "IBM"])
+
+    class Half(Strategy):
+        def init(self) -> None:
+            self.roc = self.I(self.data.Close.df.pct_change(5), name="ROC")
+
+        def next(self) -> None:
+            self.alloc.assume_zero()
+            self.alloc.weights = {"AAPL": 0.5}
+            self.rebalance()
+            self.record(noted=float(len(self.data)))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bt = Backtest(data, Half, cash=100_000)
+        stats = bt.run()
+        traces, layout = load_figure(bt.plot(filename=str(tmp_path / "a.html"), plot_width=900))
+        assert layout["width"] == 900
+        names = {t.get("name") for t in traces}
+        assert {"ROC AAPL", "ROC IBM", "noted"} <= names
+        stacked = [t for t in traces if t.get("stackgroup") == "allocation"]
+        np.testing.assert_allclose(decode(stacked[0]["y"])[-1], stats["_allocation"]["AAPL"].iloc[-1])
+        traces, layout = load_figure(
+            bt.plot(filename=str(tmp_path / "b.html"), plot_indicator=False, relative_allocation=False)
+        )
+        assert not {"ROC AAPL", "ROC IBM", "noted"} & {t.get("name") for t in traces}
+        stacked = [t for t in traces if t.get("stackgroup") == "allocation"]
+        value = stats["_allocation"]["AAPL"].iloc[-1] * stats["_equity_curve"]["Equity"].iloc[-1]
+        np.testing.assert_allclose(decode(stacked[0]["y"])[-1], value, rtol=1e-9)  # in cash
+        assert layout["yaxis" + stacked[0]["yaxis"][1:]]["title"]["text"] == "Allocation [$]"
+        traces, _ = load_figure(bt.plot(filename=str(tmp_path / "c.html"), plot_allocation=False))
+        assert not [t for t in traces if t.get("stackgroup") == "allocation"]
+        with pytest.raises(ValueError, match="plot_width"):
+            bt.plot(filename=str(tmp_path / "d.html"), plot_width="wide")
