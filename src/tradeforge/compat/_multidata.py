@@ -26,8 +26,13 @@ class _MultiData:
         self.__index = index
         self.__arrays: dict[str, _Array] = {}
         fields = dict.fromkeys(str(f) for f in df.columns.get_level_values(1))
+        single = len(self.__symbols) == 1  # one asset: 1-D fields and its own frame, as minitrade gives them
         for field in fields:
             frame = df.xs(field, axis=1, level=1)
+            if single:
+                values = np.ascontiguousarray(frame.to_numpy(dtype=float)[:, 0])
+                self.__arrays[field] = _Array(values, name=field, index=index)
+                continue
             self.__arrays[field] = _Array(
                 frame.to_numpy(dtype=float), name=field, index=index, columns=[str(c) for c in frame.columns]
             )
@@ -123,7 +128,9 @@ class _MultiData:
 
     @property
     def df(self) -> pd.DataFrame:
-        return self.__df.iloc[: self.__len] if self.__len < len(self.__df) else self.__df
+        """The data so far: (symbol, field) columns, or the asset's own OHLCV columns when there is one asset."""
+        df = cast(pd.DataFrame, self.__df[self.__symbols[0]]) if len(self.__symbols) == 1 else self.__df
+        return df.iloc[: self.__len] if self.__len < len(df) else df
 
     @property
     def ta(self) -> Any:
@@ -136,7 +143,8 @@ class _MultiData:
 
     def __repr__(self) -> str:
         i = self.__len - 1
-        last = {s: float(self.__arrays["Close"][i, k]) for k, s in enumerate(self.__symbols)}
+        close = self.__arrays["Close"]
+        last = {s: float(close[i] if close.ndim == 1 else close[i, k]) for k, s in enumerate(self.__symbols)}
         return f"<MultiData i={i} ({self.__index[i]}) Close={last}>"
 
 

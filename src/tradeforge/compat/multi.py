@@ -168,6 +168,8 @@ class MultiRun(Run):
         tag: Any,
         symbol: str | None = None,
     ) -> Order:
+        if symbol is None and len(self.symbols) == 1:
+            symbol = self.symbols[0]  # one asset: orders need not name it (minitrade's the_ticker)
         if symbol is None:
             raise CompatValueError(
                 f"a multi-asset strategy must name the asset of each order: self.buy(symbol=...), one of {self.symbols}"

@@ -181,3 +181,36 @@ def test_minitrade_data_accessors(stocks: pd.DataFrame) -> None:
     assert out["pair"] == (72.779999, 30)
     assert out["now"] == "2012-02-14 00:00:00+00:00"
     assert out["tickers"] == ["AAPL", "IBM", "KO", "MSFT"] and out["all"] == (30, 20)
+
+
+def test_one_asset_with_two_level_columns_runs_as_minitrade(stocks: pd.DataFrame) -> None:
+    """minitrade's single-ticker data: 1-D fields, the asset's own frame as data.df, orders without a ticker;
+    the numbers minitrade 0.1.40 gives for this SMA cross."""
+    from tradeforge.compat.lib import crossover
+
+    def sma(values: object, n: int) -> np.ndarray:
+        return pd.Series(values).rolling(n).mean().to_numpy()
+
+    class SmaCross(Strategy):
+        def init(self) -> None:
+            price = self.data.Close
+            self.ma1 = self.I(sma, price, 10, overlay=True)
+            self.ma2 = self.I(sma, price, 20, overlay=True)
+            self.shapes = (price.shape, self.data.df.shape, self.ma1.shape, repr(self.data)[:12])
+
+        def next(self) -> None:
+            if crossover(self.ma1, self.ma2):
+                self.position().close()
+                self.buy()
+            elif crossover(self.ma2, self.ma1):
+                self.position().close()
+                self.sell()
+
+    aapl = pd.concat({"AAPL": stocks["AAPL"]}, axis=1)
+    stats = Backtest(aapl, SmaCross, commission=0.002).run()
+    assert stats["# Trades"] == 39
+    assert stats["Equity Final [$]"] == pytest.approx(11_658.704117, abs=1e-6)
+    assert stats["_strategy"].shapes == ((754,), (754, 5), (754,), "<MultiData i")
+    assert stats["_trade_start_bar"] == 19 and stats["_positions"] == {"AAPL": -105, "Cash": 68}
+    first = stats["_trades"][["Size", "EntryBar", "ExitBar", "EntryPrice", "ExitPrice"]].iloc[0].tolist()
+    assert first == pytest.approx([-122.0, 76.0, 105.0, 81.352685566, 80.214287])
