@@ -77,7 +77,11 @@ class _Array(np.ndarray):
 
     @property
     def df(self) -> pd.DataFrame:
-        """This array as a DataFrame on the data's index (one column per row of a 2-D indicator)."""
+        """This array as a DataFrame on the data's index (one column per row of a 2-D indicator); with
+        multi-asset (minitrade) data a 1-D array gives a Series, as minitrade's .df does."""
+        series_name = self._opts.get("series")
+        if series_name is not None and np.ndim(self) == 1:
+            return self.to_series().rename(series_name)  # type: ignore[return-value]
         values = np.atleast_2d(np.asarray(self))
         columns = self._opts.get("columns")
         if self._opts.get("rows") and np.ndim(self) == 2:  # a multi-asset indicator: bars x columns

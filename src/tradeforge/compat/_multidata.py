@@ -31,7 +31,7 @@ class _MultiData:
             frame = df.xs(field, axis=1, level=1)
             if single:
                 values = np.ascontiguousarray(frame.to_numpy(dtype=float)[:, 0])
-                self.__arrays[field] = _Array(values, name=field, index=index)
+                self.__arrays[field] = _Array(values, name=field, index=index, series=self.__symbols[0])
                 continue
             self.__arrays[field] = _Array(
                 frame.to_numpy(dtype=float), name=field, index=index, columns=[str(c) for c in frame.columns]

@@ -134,6 +134,8 @@ class Strategy(metaclass=ABCMeta):
                 return given
 
             func.__name__ = str(name)
+            if isinstance(given, pd.Series) and given.name is not None:
+                func.__wrapped_series_name__ = given.name
 
         label: str | list[str]
         if name is None:
@@ -176,6 +178,10 @@ class Strategy(metaclass=ABCMeta):
         if columns is None and returned_columns is not None and np.atleast_2d(value).shape[0] == len(returned_columns):
             columns = returned_columns  # a function returning a DataFrame (e.g. one column per asset)
         extra: dict[str, Any] = {"columns": columns} if columns is not None else {}
+        if value.ndim == 1 and isinstance(self._data, _MultiData):
+            # minitrade: a 1-D indicator's .df is a Series (named as the Series given, else by the label)
+            given_name = getattr(func, "__wrapped_series_name__", None)
+            extra["series"] = given_name if given_name is not None else label
         if value.ndim == 2 and isinstance(self._data, _MultiData):
             # minitrade's orientation with multi-asset data: bars x columns, like data.Close, so that
             # self.sma[-1] is the latest row (one value per asset) and compares with self.data.Close[-1]

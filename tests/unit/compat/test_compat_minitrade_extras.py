@@ -214,3 +214,35 @@ def test_one_asset_with_two_level_columns_runs_as_minitrade(stocks: pd.DataFrame
     assert stats["_trade_start_bar"] == 19 and stats["_positions"] == {"AAPL": -105, "Cash": 68}
     first = stats["_trades"][["Size", "EntryBar", "ExitBar", "EntryPrice", "ExitPrice"]].iloc[0].tolist()
     assert first == pytest.approx([-122.0, 76.0, 105.0, 81.352685566, 80.214287])
+
+
+def test_one_dimensional_df_is_a_series_with_minitrade_data(stocks: pd.DataFrame) -> None:
+    """minitrade's .df: a Series for a 1-D array (a single asset's field, a 1-D indicator), a DataFrame for
+    several assets; single-asset Backtesting.py data keeps Backtesting.py's one-column DataFrame."""
+    seen: dict[str, object] = {}
+
+    class Probe(Strategy):
+        def init(self) -> None:
+            self.roc = self.I(self.data.Close.df.pct_change(5), name="roc")
+            self.sma = self.I(lambda c: pd.Series(c).rolling(3).mean().to_numpy(), self.data.Close, name="sma3")
+
+        def next(self) -> None:
+            seen.setdefault("close", (type(self.data.Close.df).__name__, self.data.Close.df.name))
+            seen.setdefault("roc", (type(self.roc.df).__name__, float(self.roc.df.iloc[-1])))
+            seen.setdefault("sma", (type(self.sma.df).__name__, self.sma.df.name, len(self.sma.df)))
+
+    Backtest(pd.concat({"KO": stocks["KO"]}, axis=1), Probe).run()
+    close = stocks["KO", "Close"]
+    assert seen["close"] == ("Series", "KO")
+    assert seen["roc"] == ("Series", pytest.approx(close.iloc[5] / close.iloc[0] - 1))
+    assert seen["sma"] == ("Series", "sma3", 6)
+    from tradeforge.compat.test import GOOG
+
+    kinds: list[str] = []
+
+    class Plain(Strategy):
+        def next(self) -> None:
+            kinds.append(type(self.data.Close.df).__name__)
+
+    Backtest(GOOG.iloc[:5], Plain).run()
+    assert set(kinds) == {"DataFrame"}
