@@ -79,9 +79,13 @@ class _MultiData:
             symbol, field = key
             if symbol not in self.__per_symbol:
                 raise KeyError(f"unknown asset {symbol!r}; this data has {self.__symbols}")
-            return self.__per_symbol[symbol][field]
-        if isinstance(key, slice) and key == slice(None):
-            return self.df
+            try:
+                return self.__per_symbol[symbol][field]
+            except KeyError:
+                raise KeyError(f"data[{symbol!r}, {field!r}]: {symbol} has no field {field!r}") from None
+        if isinstance(key, slice) and key == slice(None):  # minitrade: every column so far as one 2-D array
+            df = self.df
+            return _Array(df.to_numpy(), name="data", index=df.index, rows=True, columns=list(df.columns))
         if key in self.__per_symbol:
             return self.__per_symbol[key]
         return self.__get(key)

@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from numbers import Number
 from typing import Any, cast
 
@@ -89,6 +89,11 @@ def _holding(holding: Mapping[str, float] | None, symbols: list[str] | None) -> 
             raise CompatValueError(f"holding names unknown asset {symbol!r}; this backtest trades {symbols}")
         if isinstance(size, bool) or not isinstance(size, Number) or not math.isfinite(float(size)):
             raise CompatValueError(f"holding[{symbol!r}] must be a number of units, got {size!r}")
+        if not float(size).is_integer():
+            raise CompatValueError(
+                f"holding[{symbol!r}] = {size!r}: holdings are whole units here (orders trade whole units); "
+                "round it, or scale the prices (e.g. trade thousandths of a coin) to hold a fraction"
+            )
         out[str(symbol)] = float(size)
     return out
 
@@ -135,7 +140,7 @@ class Backtest:
         trade_start_date: Any = None,
         fail_fast: bool | str | None = None,
         holding: Mapping[str, float] | None = None,
-        storage: dict[str, Any] | None = None,
+        storage: MutableMapping[str, Any] | None = None,
     ) -> None:
         if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
             raise CompatTypeError(
@@ -230,7 +235,7 @@ class Backtest:
                 "lot_size=, trade_start_date=, fail_fast= and holding= are minitrade's options for multi-asset data "
                 "(2-level columns); a single-asset backtest sizes its own orders"
             )
-        if storage is not None and not isinstance(storage, dict):
+        if storage is not None and not isinstance(storage, MutableMapping):
             raise CompatTypeError(f"storage must be a dict (the strategy's self.storage), got {type(storage).__name__}")
         self._storage = storage
         self._holding = _holding(holding, self._symbols)
@@ -249,7 +254,7 @@ class Backtest:
                 f"fail_fast must be True (stop at an order the account cannot pay for, minitrade's default), False "
                 f"(drop it) or 'scale' (rebalance() scales its buys down), got {fail_fast!r}"
             )
-        self._fail_fast = True if fail_fast is None else fail_fast
+        self._fail_fast: bool | str = "scale" if isinstance(fail_fast, str) else fail_fast is None or bool(fail_fast)
         self._results: pd.Series | None = None
 
     # ------------------------------------------------------------------- run
@@ -324,9 +329,14 @@ class Backtest:
             frames = {symbol: cast(pd.DataFrame, df[symbol]) for symbol in self._symbols}
             if self._holding:  # the holdings' value (at trade_start_date's close) is added to the cash, as minitrade
                 bar = min(self._trade_start_bar, len(df) - 1)
-                settings["cash"] = self._cash + sum(
-                    size * float(frames[symbol]["Close"].iloc[bar]) for symbol, size in self._holding.items()
-                )
+                value = sum(size * float(frames[symbol]["Close"].iloc[bar]) for symbol, size in self._holding.items())
+                if not self._cash + value > 0:
+                    raise CompatValueError(
+                        f"holding= is worth {value:,.2f} at {df.index[bar]} (its pricing bar) and cash is "
+                        f"{self._cash:,.2f}: the account would start with {self._cash + value:,.2f}. Short holdings "
+                        "need at least their value in cash; raise cash or reduce them"
+                    )
+                settings["cash"] = self._cash + value
             run = MultiRun(frames, self._timestamps(), **settings)
             run.lot_size, run.trade_start_bar, run.fail_fast = self._lot_size, self._trade_start_bar, self._fail_fast
             if self._holding:  # minitrade: held from the first bar at trade_start_date's close
@@ -374,7 +384,8 @@ class Backtest:
         if self._symbols is not None:
             from tradeforge.compat.multi import multi_stats
 
-            first = 1 + _warmup_bars(strategy)  # Buy & Hold from the indicators' warm-up, as for one asset
+            # Buy & Hold from the indicators' warm-up (or start_on_day's bar), as minitrade
+            first = 1 + max(_warmup_bars(strategy), strategy._start_on_day)
             self._results = multi_stats(run, df, strategy, first)  # type: ignore[arg-type]
         else:
             # Buy & Hold starts where the indicators have values *after* the run, as in Backtesting.py: next()

@@ -238,13 +238,14 @@ class MultiRun(Run):
         spread = sum(abs(d) for d in diffs.values())
         beyond = bool((atol and spread > atol) or spread / equity > rtol)
         plans: list[tuple[float, str, int, float]] = []
-        closing: set[str] = set()
+        closing: list[str] = []  # assets left (weight 0) that have open trades: each trade is closed
         # most negative first: sells free cash (pandas' sort, as minitrade: ties come out in the same order)
         for symbol in pd.Series(diffs, dtype=float).sort_values().index:
             price = price_of(symbol)
             if float(weights.get(symbol, 0.0)) == 0.0:
-                units = int(-held[symbol])  # leaving the asset: close all of it
-                closing.add(symbol)
+                units = int(-held[symbol])  # leaving the asset: close all of it (hedged trades too)
+                if any(t.symbol == symbol for t in self.book.open_trades):
+                    closing.append(symbol)
             elif diffs[symbol] and beyond:
                 units = int(diffs[symbol] // price // self.lot_size * self.lot_size)  # floor, as minitrade
             else:
@@ -253,10 +254,17 @@ class MultiRun(Run):
                 plans.append((diffs[symbol], symbol, units, price))
         plans = self._affordable(plans, equity, price_of)
         orders = []
+        # as minitrade: each open trade of an asset left closed by its own exit order (exits go ahead of the other
+        # orders in the queue, so placing them first changes nothing); with limit_offset they are limit orders
+        for symbol in closing:
+            for trade in [t for t in self.book.open_trades if t.symbol == symbol]:
+                limit = None
+                if limit_offset is not None:
+                    price = price_of(symbol)
+                    limit = price * (1 + limit_offset) if trade.size > 0 else price * (1 - limit_offset)
+                orders.append(self.order(self.close_trade(trade, abs(trade.size), limit=limit)))
         for _delta, symbol, units, price in plans:
-            if symbol in closing:  # as minitrade: each open trade of the asset closed by its own exit order
-                for trade in [t for t in self.book.open_trades if t.symbol == symbol]:
-                    orders.append(self.order(self.close_trade(trade, abs(trade.size))))
+            if symbol in closing:
                 continue
             limit = None
             if limit_offset is not None:
@@ -379,6 +387,46 @@ def orders_frame(run: MultiRun, index: pd.Index) -> pd.DataFrame:
     return frame.set_index("SignalTime")
 
 
+def _geometric_mean(returns: pd.Series) -> float:
+    growth = returns.fillna(0) + 1
+    if np.any(growth <= 0):
+        return 0.0
+    return float(np.exp(np.log(growth).sum() / (len(growth) or np.nan)) - 1)
+
+
+def minitrade_annualized(equity: pd.Series, trade_start_bar: int, max_drawdown: float) -> dict[str, float]:
+    """minitrade's annualized figures: as Backtesting.py's, but on the equity from the first next() bar on (the
+    flat warm-up bars do not dilute them). equity: per bar on the data's index; max_drawdown: a fraction (> 0)."""
+    index = equity.index
+    period_returns: Any = pd.Series(np.nan)
+    gmean = 0.0
+    periods = np.nan
+    if isinstance(index, pd.DatetimeIndex):
+        period = index.to_series().diff().mean().days
+        tail = equity.iloc[trade_start_bar:]
+        if period <= 1:
+            period_returns = tail.resample("D").last().dropna().pct_change()
+            periods = float(365 if index.dayofweek.to_series().between(5, 6).mean() > 2 / 7 * 0.6 else 252)
+        elif 28 <= period <= 31:
+            period_returns, periods = tail.pct_change(), 12.0
+        elif 365 <= period <= 366:
+            period_returns, periods = tail.pct_change(), 1.0
+        if not np.isnan(periods):
+            gmean = _geometric_mean(period_returns)
+    annual = (1 + gmean) ** periods - 1
+    variance = period_returns.var(ddof=int(bool(period_returns.shape)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        volatility = np.sqrt((variance + (1 + gmean) ** 2) ** periods - (1 + gmean) ** (2 * periods)) * 100
+        downside = np.sqrt(np.mean(period_returns.clip(-np.inf, 0) ** 2)) * np.sqrt(periods)
+    return {
+        "Return (Ann.) [%]": annual * 100,
+        "Volatility (Ann.) [%]": volatility,
+        "Sharpe Ratio": annual * 100 / (volatility or np.nan),
+        "Sortino Ratio": annual / downside if downside else np.nan,
+        "Calmar Ratio": annual / (max_drawdown or np.nan),
+    }
+
+
 def multi_stats(run: MultiRun, df: pd.DataFrame, strategy: Any, start: int) -> pd.Series:
     """The statistics Series of a multi-asset run: Backtesting.py's keys for the whole portfolio (Buy & Hold is an
     equal-weight basket of the assets), the trades with their Symbol (and minitrade's Ticker), and per-asset
@@ -391,6 +439,10 @@ def multi_stats(run: MultiRun, df: pd.DataFrame, strategy: Any, start: int) -> p
     closes = np.column_stack([run.closes[s] for s in run.symbols])
     basket = (closes / closes[0]).mean(axis=1)
     stats = run_stats(run, df.index, basket, strategy, start, symbol_column=True)
+    curve = stats["_equity_curve"]["Equity"]
+    max_drawdown = -float(stats["Max. Drawdown [%]"]) / 100
+    for key, value in minitrade_annualized(curve, run.start, max_drawdown).items():
+        stats[key] = value
     equity = stats["_equity_curve"]["Equity"].to_numpy()
     frames = {s: cast(pd.DataFrame, df[s]) for s in run.symbols}
     stats["_per_asset"] = per_asset_frame(run, frames, start)

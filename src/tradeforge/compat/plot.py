@@ -16,6 +16,7 @@ Units follow Backtesting.py: DrawdownPct and ReturnPct are fractions (0.1 = 10 %
 from __future__ import annotations
 
 import html
+import numbers
 import os
 import re
 import warnings
@@ -605,7 +606,9 @@ def plot_backtest(
     referenced relative to the chart, so many charts can share it offline).
     Raises PlotValueError / PlotTypeError (ValueError / TypeError) naming the wrong input.
     """
-    if plot_width is not None and (isinstance(plot_width, bool) or not isinstance(plot_width, int) or plot_width < 100):
+    if plot_width is not None and (
+        isinstance(plot_width, bool) or not isinstance(plot_width, numbers.Integral) or plot_width < 100
+    ):
         raise PlotValueError(f"plot_width is the chart's width in pixels (an int >= 100) or None, not {plot_width!r}")
     if max_points is None:
         max_points = _MAX_CANDLES
@@ -692,6 +695,7 @@ def plot_backtest(
         head += "\n" + _plotly_js_script(plotly_js, path)
     config = {"responsive": True, "displaylogo": False, "scrollZoom": True, "showSendToCloud": False}
     if plot_width is not None:
+        plot_width = int(plot_width)
         fig.update_layout(width=plot_width)
     size = {
         "default_width": "100%" if plot_width is None else f"{plot_width}px",

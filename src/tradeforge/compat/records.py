@@ -40,6 +40,14 @@ class Records:
     def note(self, bar: int, attrs: dict[str, Any], values: dict[str, Any]) -> None:
         for key, value in values.items():
             kind = "frame" if isinstance(value, (dict, pd.Series)) else "series"
+            if kind == "series":
+                if isinstance(value, np.ndarray) and value.ndim == 0:
+                    value = value.item()
+                elif not isinstance(value, (str, bytes)) and np.ndim(value) > 0:
+                    raise CompatTypeError(
+                        f"record({key}=...) got a {type(value).__name__} of {np.size(value)} values: record one "
+                        f"value per bar, or a dict / Series (one column per key), e.g. record({key}=dict(...))"
+                    )
             record = self._store.get(key)
             if record is None:
                 record = self._store[key] = _Record(kind)
@@ -83,4 +91,7 @@ def _column(values: list[Any]) -> np.ndarray:
     """Floats when every value is a number (or missing), else the values as objects."""
     if all(isinstance(v, (Number, np.number)) and not isinstance(v, bool) for v in values):
         return np.asarray(values, dtype=float)
-    return np.asarray(values, dtype=object)
+    column = np.empty(len(values), dtype=object)  # item by item: sequences stay single cells
+    for i, v in enumerate(values):
+        column[i] = v
+    return column

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -129,7 +129,7 @@ class Run:
         self.in_init = False  # True while the strategy's init() runs: orders then wait for the first next()
         self._deferred: list[Order] = []
         self._deferred_seq = 0  # ids of held orders count down from -1 (the engine's count up from 1)
-        self.storage: dict[str, Any] | None = None  # minitrade's Backtest(storage=): the strategy's self.storage
+        self.storage: MutableMapping[str, Any] | None = None  # minitrade's Backtest(storage=): self.storage
 
     # ----------------------------------------------------------------- running
     def attach(self, strategy: Strategy, data: _Data, start: int, indicator_attrs: list[tuple[str, Any]]) -> None:
@@ -327,13 +327,15 @@ class Run:
             view._core = core
             self._orders[core.id] = view
 
-    def close_trade(self, trade: CoreTrade, units: float) -> CoreOrder:
+    def close_trade(self, trade: CoreTrade, units: float, limit: float | None = None) -> CoreOrder:
+        """An order closing `units` of the trade: at market, or at `limit` or better."""
         core = self.engine.submit_new(
             self.adapter,
             side=Side.SELL if trade.size > 0 else Side.BUY,
             symbol=trade.symbol,
-            kind=OrderType.MARKET,
+            kind=OrderType.MARKET if limit is None else OrderType.LIMIT,
             qty=units,
+            limit=limit,
             reduce_only=True,
             trade_id=trade.id,
             role="exit",

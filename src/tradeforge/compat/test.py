@@ -2,8 +2,9 @@
 GOOG`` replaces ``from backtesting.test import SMA, GOOG``.
 
 GOOG (daily, 2004-2013), EURUSD (hourly, April 2017 - February 2018) and BTCUSD (monthly, 2012-2024) are the same
-bars as Backtesting.py's, from tradeforge's bundled samples, in its layout: columns Open, High, Low, Close, Volume
-and a tz-naive DatetimeIndex. They are read on first use.
+bars as Backtesting.py's, from tradeforge's bundled samples (BTCUSD's volume is stored to 4 decimals, so it can
+differ from Backtesting.py's by up to 5e-5), in its layout: columns Open, High, Low, Close, Volume and a tz-naive
+DatetimeIndex. They are read on first use.
 """
 
 from __future__ import annotations

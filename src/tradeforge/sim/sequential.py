@@ -331,7 +331,7 @@ class SequentialBroker:
                     floats.add(engine.portfolio.books[order.strategy].closed_trades[-1].id)  # -need_size
         if need > 0 and need * unit_cost > self.margin_available(order.strategy, price_of) * lev:
             if self.on_margin_shortfall is not None:  # e.g. minitrade's fail_fast: stop the run instead
-                self.on_margin_shortfall(order, need * adjusted, self.margin_available(order.strategy, price_of) * lev)
+                self.on_margin_shortfall(order, need * unit_cost, self.margin_available(order.strategy, price_of) * lev)
             self._drop_for_margin(order, "the order", price_of)
             return False
         self._remove(order)

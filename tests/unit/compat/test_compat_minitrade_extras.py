@@ -246,3 +246,100 @@ def test_one_dimensional_df_is_a_series_with_minitrade_data(stocks: pd.DataFrame
 
     Backtest(GOOG.iloc[:5], Plain).run()
     assert set(kinds) == {"DataFrame"}
+
+
+def test_review_edges_behave_as_minitrade(stocks: pd.DataFrame) -> None:
+    """Buy & Hold and the annualized figures from start_on_day's bar (minitrade 0.1.40's numbers); a weight of 0
+    closes hedged trades that net to nothing; fail_fast=1 is True; data[:] is a 2-D array with .df."""
+    naive = stocks.copy()
+    naive.index = naive.index.tz_localize(None)
+
+    class Late(Strategy):
+        def init(self) -> None:
+            self.start_on_day(300)
+
+        def next(self) -> None:
+            if len(self.data) == 400:
+                self.alloc.assume_zero()
+                self.alloc.weights["KO"] = 0.5
+                self.rebalance(force=True)
+
+    stats = Backtest(naive, Late, cash=100_000).run()
+    assert stats["Buy & Hold Return [%]"] == pytest.approx(29.449284567728597, rel=1e-12)
+    assert stats["Return [%]"] == pytest.approx(2.1277400000000055, rel=1e-12)
+    assert stats["Return (Ann.) [%]"] == pytest.approx(1.1755023998524683, rel=1e-9)
+    assert stats["Volatility (Ann.) [%]"] == pytest.approx(5.815138785899973, rel=1e-9)
+    assert stats["Sharpe Ratio"] == pytest.approx(0.2021452011949777, rel=1e-9)
+
+    class Hedged(Strategy):
+        def next(self) -> None:
+            n = len(self.data)
+            if n == 5:
+                self.buy(symbol="AAPL", size=10)
+                self.sell(symbol="AAPL", size=10)
+            elif n == 10:
+                self.alloc.assume_zero()
+                self.alloc.weights["KO"] = 0.5
+                self.rebalance(force=True)
+
+    trades = Backtest(naive, Hedged, cash=100_000, hedging=True).run()["_trades"]
+    assert trades[["EntryBar", "ExitBar", "Ticker", "Size"]].to_numpy().tolist() == [
+        [5, 10, "AAPL", -10],
+        [5, 10, "AAPL", 10],
+        [10, 753, "KO", 1336],
+    ]
+
+    class TooMuch(Strategy):
+        def next(self) -> None:
+            if len(self.data) == 3:
+                self.buy(symbol="IBM", size=1000)
+
+    for truthy in (1, np.True_):
+        with pytest.raises(RuntimeError, match=r"Not enough liquidity for <Order IBM size=1000\.0, contingent=0>"):
+            Backtest(naive, TooMuch, cash=100_000, fail_fast=truthy).run()
+
+    seen: dict[str, object] = {}
+
+    class Whole(Strategy):
+        def next(self) -> None:
+            if len(self.data) == 5:
+                everything = self.data[:]
+                seen["all"] = (everything.shape, everything[-1][:2].tolist(), everything.df.shape)
+
+    Backtest(naive, Whole).run()
+    first = naive.iloc[4]
+    assert seen["all"] == ((5, 20), [first["AAPL", "Open"], first["AAPL", "High"]], (5, 20))
+
+
+def test_holding_and_record_misuse_say_what_to_do(stocks: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match=r"holding\['AAPL'\] = 10.5: holdings are whole units"):
+        Backtest(stocks, Noted, holding={"AAPL": 10.5})
+    with pytest.raises(ValueError, match="Short holdings need at least their value in cash"):
+        Backtest(stocks, Noted, cash=10_000, holding={"KO": -400}).run()
+
+    class Listed(Strategy):
+        def next(self) -> None:
+            self.record(v=[1.0, 2.0])
+
+    with pytest.raises(TypeError, match=r"record\(v=...\) got a list of 2 values"):
+        Backtest(stocks, Listed).run()
+
+
+def test_limit_offset_closes_left_assets_with_limit_orders(stocks: pd.DataFrame) -> None:
+    seen: list[tuple[str, float, float | None]] = []
+
+    class Switch(Strategy):
+        def next(self) -> None:
+            n = len(self.data)
+            if n in (12, 20):
+                self.alloc.assume_zero()
+                self.alloc.weights["AAPL" if n == 12 else "KO"] = 0.5
+                orders = self.rebalance(force=True, limit_offset=0.01)
+                if n == 20:
+                    seen.extend((o.ticker, o.size, o.limit) for o in orders)
+
+    Backtest(stocks, Switch, cash=100_000).run()
+    close = stocks.xs("Close", axis=1, level=1).iloc[19]
+    (exit_ticker, exit_size, exit_limit), (buy_ticker, _, buy_limit) = seen
+    assert (exit_ticker, buy_ticker) == ("AAPL", "KO") and exit_size < 0
+    assert exit_limit == pytest.approx(close["AAPL"] * 1.01) and buy_limit == pytest.approx(close["KO"] * 0.99)
