@@ -55,7 +55,20 @@ class MultiRun(Run):
         return price_of
 
     def equity_at_bar(self, k: int) -> float:
-        return self.broker.equity(self.adapter.name, self._price_at(k))
+        """Cash plus each open trade's profit at bar k's closes, summed as minitrade sums them (asset by asset,
+        each asset's trades in order), so that equal equities compare equal in both (drawdown durations)."""
+        trades = self._open_trades
+        cash = self.broker.book_cash(self._name)
+        if not trades:
+            return cash
+        closes = self.closes
+        total = 0.0
+        for symbol in self.symbols:
+            price = float(closes[symbol][k])
+            for t in trades:
+                if t.symbol == symbol:
+                    total += t.size * (price - t.entry_price)
+        return cash + total
 
     # ----------------------------------------------------------------- running
     def on_bar(self) -> None:
