@@ -39,6 +39,7 @@ class MultiRun(Run):
         self.trade_start_bar = 0
         self.fail_fast: bool | str = True
         self.broker.on_margin_shortfall = self._shortfall
+        self.broker.front_roles = ("stop_loss", "take_profit", "exit", "kill_switch")  # minitrade's queue order
         self.holding: dict[str, float] = {}  # minitrade's Backtest(holding=): units held before the run
         self.holding_bar = 0  # the bar whose close prices the holdings (trade_start_date's)
         self.signals: list[tuple[int, str, float]] = []  # (bar placed, symbol, size) of orders working after next()

@@ -61,6 +61,9 @@ class SequentialBroker:
         self.working: list[Order] = []
         self.warnings: list[str] = []  # orders the broker cancelled, and why (Backtesting.py warns)
         self.on_warning: Callable[[str], None] | None = None
+        # exits of a trade that go to the front of the queue (Backtesting.py 0.6.6: stop-losses and closes;
+        # minitrade: take-profits too)
+        self.front_roles: tuple[str, ...] = ("stop_loss", "exit", "kill_switch")
         # called (order, value needed, margin available x leverage) before an order the account cannot pay for
         # is dropped; it may raise to stop the run instead
         self.on_margin_shortfall: Callable[[Order, float, float], None] | None = None
@@ -89,9 +92,20 @@ class SequentialBroker:
                 return
             self._close_trade_order(order, price, bar)
             return
-        front = order.trade_id is not None and order.role in ("stop_loss", "exit", "kill_switch")
+        front = order.trade_id is not None and order.role in self.front_roles
         if front:
-            self.working.insert(0, order)
+            working = self.working
+            first = working[0] if working else None
+            if (
+                order.role == "take_profit"
+                and first is not None
+                and first.role == "stop_loss"
+                and first.trade_id == order.trade_id
+                and first.id == order.id - 1
+            ):  # placed with its stop-loss: behind it (the take-profit goes first, then the stop-loss before it)
+                working.insert(1, order)
+            else:
+                working.insert(0, order)
         else:
             self.working.append(order)
 
