@@ -18,6 +18,7 @@ from tradeforge.compat.alloc import Allocation
 from tradeforge.compat.errors import CompatAssertionError, CompatRuntimeError, CompatValueError
 from tradeforge.compat.objects import Order, Position
 from tradeforge.compat.runner import Run
+from tradeforge.core.orders import Order as CoreOrder
 from tradeforge.core.trades import Trade as CoreTrade
 from tradeforge.core.types import OrderType, Side
 
@@ -42,7 +43,7 @@ class MultiRun(Run):
         self.broker.front_roles = ("stop_loss", "take_profit", "exit", "kill_switch")  # minitrade's queue order
         self.holding: dict[str, float] = {}  # minitrade's Backtest(holding=): units held before the run
         self.holding_bar = 0  # the bar whose close prices the holdings (trade_start_date's)
-        self.signals: list[tuple[int, str, float]] = []  # (bar placed, symbol, size) of orders working after next()
+        self.signals: list[CoreOrder] = []  # the orders working after each next() (minitrade's _orders)
         self._rebalance_ids: set[int] = set()  # orders rebalance() placed (a new rebalance cancels those working)
         self.final_positions: dict[str, Any] | None = None  # minitrade's _positions, noted before the end-of-run close
 
@@ -99,7 +100,7 @@ class MultiRun(Run):
         working = self.broker.working
         if working:  # minitrade's _orders: what is working after each next() (an order waiting n bars, n times)
             name = self._name
-            self.signals.extend((o.created_bar, o.symbol, self.order(o).size) for o in working if o.strategy == name)
+            self.signals.extend(o for o in working if o.strategy == name)
 
     def _shortfall(self, order: Any, needed: float, available: float) -> None:
         """An order the account cannot pay for is about to be dropped: with fail_fast=True (minitrade's default)
@@ -386,16 +387,28 @@ def per_asset_frame(run: MultiRun, frames: Mapping[str, pd.DataFrame], start: in
     return pd.DataFrame(rows).T
 
 
+def _final_size(run: MultiRun, order: CoreOrder) -> float:
+    """An order's size as minitrade's _orders reads it, at the end of the run from the order it kept: a
+    stop-loss / take-profit has the (negated) size its trade last had, an order sized as a fraction of margin its
+    units once filled, any other order the size it was placed with."""
+    if order.role in ("stop_loss", "take_profit") and order.trade_id is not None:
+        trade = run.trade_by_id(order.trade_id)
+        if trade is not None:
+            return -float(trade._core.size)
+    sign = 1.0 if order.side is Side.BUY else -1.0
+    return sign * float(order.qty if order.qty is not None else order.fraction or 0.0)
+
+
 def orders_frame(run: MultiRun, index: pd.Index) -> pd.DataFrame:
     """minitrade's _orders: the orders working after each next() (SignalTime: when placed; an order that waits
     several bars is listed once per bar), with Ticker, Side (Buy / Sell) and Size (int units)."""
-    signals = run.signals
+    sizes = [_final_size(run, order) for order in run.signals]
     frame = pd.DataFrame(
         {
-            "SignalTime": [index[bar] if bar >= 0 else None for bar, _, _ in signals],
-            "Ticker": [symbol for _, symbol, _ in signals],
-            "Side": ["Buy" if size > 0 else "Sell" for _, _, size in signals],
-            "Size": [int(size) for _, _, size in signals],
+            "SignalTime": [index[o.created_bar] if o.created_bar >= 0 else None for o in run.signals],
+            "Ticker": [o.symbol for o in run.signals],
+            "Side": ["Buy" if size > 0 else "Sell" for size in sizes],
+            "Size": [int(size) for size in sizes],
         }
     )
     return frame.set_index("SignalTime")
