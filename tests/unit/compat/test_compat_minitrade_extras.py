@@ -343,3 +343,45 @@ def test_limit_offset_closes_left_assets_with_limit_orders(stocks: pd.DataFrame)
     (exit_ticker, exit_size, exit_limit), (buy_ticker, _, buy_limit) = seen
     assert (exit_ticker, buy_ticker) == ("AAPL", "KO") and exit_size < 0
     assert exit_limit == pytest.approx(close["AAPL"] * 1.01) and buy_limit == pytest.approx(close["KO"] * 0.99)
+
+
+def test_random_sl_tp_orders_give_minitrades_results(stocks: pd.DataFrame) -> None:
+    """Random buys and sells with stop-losses and take-profits on four assets, with a rebalance now and then:
+    minitrade 0.1.40's final equity, trade count and _orders (1,965 rows; sizes as minitrade reads them)."""
+    import random
+
+    class RandomBrackets(Strategy):
+        def init(self) -> None:
+            self.rng = random.Random(1)
+
+        def next(self) -> None:
+            rng = self.rng
+            tickers = list(self.data.tickers)
+            for _ in range(rng.choice((0, 0, 1))):
+                ticker = rng.choice(tickers)
+                c = float(self.data[ticker].Close[-1])
+                side = rng.choice((1, -1))
+                size = rng.randint(1, 200)
+                kw: dict[str, float] = {}
+                if rng.random() < 0.6:
+                    kw["sl"] = c * (1 - side * rng.uniform(0.01, 0.05))
+                if rng.random() < 0.6:
+                    kw["tp"] = c * (1 + side * rng.uniform(0.01, 0.05))
+                (self.buy if side > 0 else self.sell)(ticker=ticker, size=size, **kw)
+            if rng.random() < 0.05:
+                self.alloc.assume_zero()
+                self.alloc.weights[rng.choice(tickers)] = 0.3
+                self.rebalance(force=True)
+
+    stats = Backtest(stocks, RandomBrackets, cash=1_000_000, fail_fast=False).run()
+    assert stats["Equity Final [$]"] == pytest.approx(1_116_642.608013, abs=1e-6)
+    assert stats["# Trades"] == 268
+    orders = stats["_orders"]
+    assert len(orders) == 1965
+    rows = orders.reset_index().iloc[20:24].astype(str).to_numpy().tolist()
+    assert rows == [
+        ["2012-02-06 00:00:00+00:00", "AAPL", "Buy", "134"],
+        ["2012-02-07 00:00:00+00:00", "AAPL", "Sell", "-134"],
+        ["2012-02-03 00:00:00+00:00", "MSFT", "Buy", "49"],
+        ["2012-01-25 00:00:00+00:00", "IBM", "Buy", "127"],
+    ]
