@@ -98,12 +98,16 @@ def test_hosted_sma_cross_makes_backtesting_py_trades_on_the_engine() -> None:
         assert len(fast.closed_trades) == Backtest(goog, SmaCross, cash=10_000, commission=0.002).run(n1=5)["# Trades"]
 
 
-def test_bars_one_at_a_time_give_the_batch_result_and_keep_the_strategy_state() -> None:
+def goog_bars(n: int) -> BarSeries:
+    """The first n bars of the GOOG sample."""
     full = load_sample("GOOG")
-    bars = BarSeries.from_arrays(
-        "GOOG", full.timeframe, full.ts[:300], full.open[:300], full.high[:300], full.low[:300], full.close[:300],
-        full.volume[:300],
-    )  # fmt: skip
+    return BarSeries.from_arrays(
+        "GOOG", full.timeframe, full.ts[:n], full.open[:n], full.high[:n], full.low[:n], full.close[:n], full.volume[:n]
+    )
+
+
+def test_bars_one_at_a_time_give_the_batch_result_and_keep_the_strategy_state() -> None:
+    bars = goog_bars(300)
     runs = {}
     for replay in (False, True):
         strategy = hosted(Bracketed)()
@@ -186,11 +190,7 @@ class LateRecorder(Strategy):
 
 
 def test_hosted_start_on_day_and_record_as_in_backtest() -> None:
-    full = load_sample("GOOG")
-    bars = BarSeries.from_arrays(
-        "GOOG", full.timeframe, full.ts[:120], full.open[:120], full.high[:120], full.low[:120], full.close[:120],
-        full.volume[:120],
-    )  # fmt: skip
+    bars = goog_bars(120)
     goog = load_sample_frame("GOOG").rename(columns=str.capitalize).iloc[:120]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

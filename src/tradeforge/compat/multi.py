@@ -21,6 +21,7 @@ from tradeforge.compat.runner import Run
 from tradeforge.core.orders import Order as CoreOrder
 from tradeforge.core.trades import Trade as CoreTrade
 from tradeforge.core.types import OrderType, Side
+from tradeforge.metrics.periods import geometric_mean
 
 if TYPE_CHECKING:
     pass
@@ -120,8 +121,7 @@ class MultiRun(Run):
         for symbol, size in self.holding.items():
             if not size:
                 continue
-            broker._liquidating = (float(self.closes[symbol][self.holding_bar]), 0)
-            try:
+            with broker.filling_at(float(self.closes[symbol][self.holding_bar]), 0):
                 core = self.engine.submit_new(
                     self.adapter,
                     side=Side.BUY if size > 0 else Side.SELL,
@@ -130,8 +130,6 @@ class MultiRun(Run):
                     qty=abs(float(size)),
                     tag="preexisting",
                 )
-            finally:
-                broker._liquidating = None
             self._tags[core.id] = "preexisting"
 
     def note_final_positions(self) -> None:
@@ -166,11 +164,8 @@ class MultiRun(Run):
             broker.cancel(order, reason)
         rank = {s: i for i, s in enumerate(self.symbols)}  # asset by asset, as minitrade closes them
         for trade in sorted(self.book.open_trades, key=lambda t: rank[t.symbol]):
-            broker._liquidating = (float(self.closes[trade.symbol][k]), k)
-            try:
+            with broker.filling_at(float(self.closes[trade.symbol][k]), k):
                 self.engine.close_position(self.adapter, trade.symbol, 1.0, trade, role="exit", tag=reason)
-            finally:
-                broker._liquidating = None
 
     # ------------------------------------------------------------------ orders
     def new_order(
@@ -414,13 +409,6 @@ def orders_frame(run: MultiRun, index: pd.Index) -> pd.DataFrame:
     return frame.set_index("SignalTime")
 
 
-def _geometric_mean(returns: pd.Series) -> float:
-    growth = returns.fillna(0) + 1
-    if np.any(growth <= 0):
-        return 0.0
-    return float(np.exp(np.log(growth).sum() / (len(growth) or np.nan)) - 1)
-
-
 def minitrade_annualized(equity: pd.Series, trade_start_bar: int, max_drawdown: float) -> dict[str, float]:
     """minitrade's annualized figures: as Backtesting.py's, but on the equity from the first next() bar on (the
     flat warm-up bars do not dilute them). equity: per bar on the data's index; max_drawdown: a fraction (> 0)."""
@@ -439,7 +427,7 @@ def minitrade_annualized(equity: pd.Series, trade_start_bar: int, max_drawdown: 
         elif 365 <= period <= 366:
             period_returns, periods = tail.pct_change(), 1.0
         if not np.isnan(periods):
-            gmean = _geometric_mean(period_returns)
+            gmean = geometric_mean(period_returns.to_numpy(dtype=float))
     annual = (1 + gmean) ** periods - 1
     variance = period_returns.var(ddof=int(bool(period_returns.shape)))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -466,11 +454,11 @@ def multi_stats(run: MultiRun, df: pd.DataFrame, strategy: Any, start: int) -> p
     closes = np.column_stack([run.closes[s] for s in run.symbols])
     basket = (closes / closes[0]).mean(axis=1)
     stats = run_stats(run, df.index, basket, strategy, start, symbol_column=True)
-    curve = stats["_equity_curve"]["Equity"]
+    equity_series = stats["_equity_curve"]["Equity"]
     max_drawdown = -float(stats["Max. Drawdown [%]"]) / 100
-    for key, value in minitrade_annualized(curve, run.start, max_drawdown).items():
+    for key, value in minitrade_annualized(equity_series, run.start, max_drawdown).items():
         stats[key] = value
-    equity = stats["_equity_curve"]["Equity"].to_numpy()
+    equity = equity_series.to_numpy()
     frames = {s: cast(pd.DataFrame, df[s]) for s in run.symbols}
     stats["_per_asset"] = per_asset_frame(run, frames, start)
     stats["_units"] = positions_frame(run, len(equity))

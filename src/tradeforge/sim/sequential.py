@@ -25,7 +25,8 @@ SimulatedBroker's, so that a strategy written for Backtesting.py gives the same 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from tradeforge.core.orders import Order
@@ -69,8 +70,8 @@ class SequentialBroker:
         self.on_margin_shortfall: Callable[[Order, float, float], None] | None = None
         self._trade_sums: dict[str, tuple[str | None, float, float]] = {}
         self._step_done = -1  # the step whose queue was processed (multi-asset: once per step)
-        # (price, bar): fill orders at once at this price (exits when out of money, holdings a run starts with)
-        self._liquidating: tuple[float, int] | None = None
+        # (price, bar) while filling_at() is in force: orders fill at once at this price (see filling_at)
+        self._fill_at: tuple[float, int] | None = None
         self.cash: dict[str, float] = {}  # per strategy: cash as Backtesting.py computes it (see equity())
         # trades whose size Backtesting.py holds as a float (split by an exit aimed at them), not an int
         self.float_sizes: set[int] = set()
@@ -84,8 +85,8 @@ class SequentialBroker:
     def submit(self, order: Order) -> None:
         engine = self.engine
         engine.order_status(order, OrderStatus.ACCEPTED)
-        if self._liquidating is not None:
-            price, bar = self._liquidating
+        if self._fill_at is not None:
+            price, bar = self._fill_at
             if order.trade_id is None:  # an entry booked at a given price (holdings that predate a run): no fee
                 self._trade_sums.pop(order.strategy, None)
                 self._filled(order, order.qty or 0.0, price, 0.0, _reason(order), bar)
@@ -343,9 +344,9 @@ class SequentialBroker:
                 if split is not None and need_float:
                     floats.add(split.id)  # what is left of it: trade.size + need_size
                     floats.add(engine.portfolio.books[order.strategy].closed_trades[-1].id)  # -need_size
-        if need > 0 and need * unit_cost > self.margin_available(order.strategy, price_of) * lev:
+        if need > 0 and need * unit_cost > (available := self.margin_available(order.strategy, price_of) * lev):
             if self.on_margin_shortfall is not None:  # e.g. minitrade's fail_fast: stop the run instead
-                self.on_margin_shortfall(order, need * unit_cost, self.margin_available(order.strategy, price_of) * lev)
+                self.on_margin_shortfall(order, need * unit_cost, available)
             self._drop_for_margin(order, "the order", price_of)
             return False
         self._remove(order)
@@ -406,15 +407,23 @@ class SequentialBroker:
         the run being over, never settled). The same trades are closed here, so the results agree."""
         engine = self.engine
         by_name = engine._by_name[strategy]
-        self._liquidating = (price, bar)
-        try:
+        with self.filling_at(price, bar):
             for order in [o for o in self.working if o.strategy == strategy]:
                 self.cancel(order, "out of money")
             for trade in list(self._trades_of(strategy))[::2]:
                 engine.close_position(by_name, trade.symbol, 1.0, trade, role="exit", tag="out of money")
-        finally:
-            self._liquidating = None
         self.cash[strategy] = 0.0
+
+    @contextmanager
+    def filling_at(self, price: float, bar: int) -> Iterator[None]:
+        """While the block runs, every order submitted fills at once at price, dated at bar, without fees: exits
+        close their trade (an account that ran out of money, the end of a run), entries open one (holdings a run
+        starts with)."""
+        self._fill_at = (price, bar)
+        try:
+            yield
+        finally:
+            self._fill_at = None
 
     def _trades_of(self, strategy: str) -> list[Trade]:
         return self.engine.portfolio.books[strategy].open_trades
