@@ -327,8 +327,8 @@ class Backtest:
             from tradeforge.compat.multi import MultiRun
 
             frames = {symbol: cast(pd.DataFrame, df[symbol]) for symbol in self._symbols}
-            if self._holding:  # the holdings' value (at trade_start_date's close) is added to the cash, as minitrade
-                bar = min(self._trade_start_bar, len(df) - 1)
+            bar = min(self._trade_start_bar, len(df) - 1)  # holdings are priced at trade_start_date's close
+            if self._holding:  # and their value is added to the cash, as minitrade
                 value = sum(size * float(frames[symbol]["Close"].iloc[bar]) for symbol, size in self._holding.items())
                 if not self._cash + value > 0:
                     raise CompatValueError(
@@ -339,9 +339,7 @@ class Backtest:
                 settings["cash"] = self._cash + value
             run = MultiRun(frames, self._timestamps(), **settings)
             run.lot_size, run.trade_start_bar, run.fail_fast = self._lot_size, self._trade_start_bar, self._fail_fast
-            if self._holding:  # minitrade: held from the first bar at trade_start_date's close
-                run.holding_bar = min(self._trade_start_bar, len(df) - 1)
-                run.holding = dict(self._holding)
+            run.holding, run.holding_bar = dict(self._holding), bar  # held from the first bar
             data = _MultiData(df.copy(deep=False))
         else:
             run = Run({"asset": df}, self._timestamps(), **settings)

@@ -123,6 +123,7 @@ class Strategy(metaclass=ABCMeta):
             return text.format(*map(_as_str, args), **{k: _as_str(v) for k, v in kwargs.items()})
 
         columns: list[str] | None = None
+        series_name: Any = None  # the name of a Series given as the indicator (minitrade names .df by it)
         if not callable(func):  # minitrade: self.I(df_or_series_or_array, name=...) declares precomputed values
             given = func
             if isinstance(given, pd.DataFrame):
@@ -134,8 +135,8 @@ class Strategy(metaclass=ABCMeta):
                 return given
 
             func.__name__ = str(name)
-            if isinstance(given, pd.Series) and given.name is not None:
-                func.__wrapped_series_name__ = given.name
+            if isinstance(given, pd.Series):
+                series_name = given.name
 
         label: str | list[str]
         if name is None:
@@ -180,8 +181,7 @@ class Strategy(metaclass=ABCMeta):
         extra: dict[str, Any] = {"columns": columns} if columns is not None else {}
         if value.ndim == 1 and isinstance(self._data, _MultiData):
             # minitrade: a 1-D indicator's .df is a Series (named as the Series given, else by the label)
-            given_name = getattr(func, "__wrapped_series_name__", None)
-            extra["series"] = given_name if given_name is not None else label
+            extra["series"] = series_name if series_name is not None else label
         if value.ndim == 2 and isinstance(self._data, _MultiData):
             # minitrade's orientation with multi-asset data: bars x columns, like data.Close, so that
             # self.sma[-1] is the latest row (one value per asset) and compares with self.data.Close[-1]
