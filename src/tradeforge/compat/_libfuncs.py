@@ -32,6 +32,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tradeforge.compat.notebook import in_notebook, show_inline
+
 __all__ = [
     "OHLCV_AGG",
     "TRADES_AGG",
@@ -301,7 +303,8 @@ def plot_heatmaps(
     plot_width: int = 1200,
     filename: str = "",
     open_browser: bool = False,
-) -> Path:
+    notebook: bool | None = None,
+) -> Path | None:
     """Draw one heatmap per pair of optimization parameters and write them to an offline HTML file.
 
     `heatmap` is the Series ``Backtest.optimize(..., return_heatmap=True)`` returns: values indexed by a
@@ -312,6 +315,8 @@ def plot_heatmaps(
 
     The file (plotly.js inlined, works offline) is `filename` (".html" appended when missing), by default
     "heatmaps.html" in the working directory. Returns its absolute path; `open_browser=True` also opens it.
+    In a Jupyter notebook (or with notebook=True) and no filename, the heatmaps are shown inline instead and
+    None is returned, as Backtesting.py does (see tradeforge.compat.notebook).
     """
     if not isinstance(heatmap, pd.Series) or not isinstance(heatmap.index, pd.MultiIndex):
         got = type(heatmap).__name__
@@ -380,11 +385,15 @@ def plot_heatmaps(
         coloraxis={"colorscale": "Viridis", "cmin": low, "cmax": high, "colorbar": {"title": {"text": agg_name}}},
     )
 
+    config = {"displaylogo": False}
+    if not filename and (in_notebook() if notebook is None else notebook):
+        show_inline(fig, config)
+        return None
     path = Path(os.path.abspath(os.path.expanduser(filename or "heatmaps.html")))
     if not path.name.endswith(".html"):
         path = path.with_name(path.name + ".html")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(path, include_plotlyjs=True, full_html=True, config={"displaylogo": False})
+    fig.write_html(path, include_plotlyjs=True, full_html=True, config=config)
     if open_browser:
         webbrowser.open(path.as_uri())
     return path

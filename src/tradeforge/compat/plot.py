@@ -33,6 +33,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from tradeforge.compat import _plot_downsample as ds
+from tradeforge.compat.notebook import in_notebook, show_inline
 from tradeforge.core.errors import ConfigError
 from tradeforge.report.charts import GREEN, GREY, RED
 
@@ -489,7 +490,7 @@ def _figure(ctx: _Ctx, panels: list[_Panel], title: str, subtitle: str, show_leg
 
 
 def _target(filename: str | os.PathLike[str] | None, title: str) -> Path:
-    if filename is None:
+    if filename is None or filename == "":  # Backtesting.py's default filename is ''
         filename = (re.sub(r"[^\w\-. ]+", "_", title).strip(" ._") or "Backtest") + ".html"
     elif not isinstance(filename, (str, os.PathLike)):
         raise PlotTypeError(f"filename must be a str or path, not {type(filename).__name__}")
@@ -590,7 +591,8 @@ def plot_backtest(
     plot_width: int | None = None,
     extra_price_panels: Mapping[str, pd.DataFrame] | None = None,
     plotly_js: str | os.PathLike[str] = "inline",
-) -> Path:
+    notebook: bool | None = None,
+) -> Path | None:
     """Write the interactive chart of a backtest to one self-contained HTML file and return its absolute path.
 
     `ohlc` has columns Open, High, Low, Close[, Volume] and a DatetimeIndex or bar numbers; `stats` is a
@@ -604,6 +606,8 @@ def plot_backtest(
     plotly_js: "inline" (default; the file works offline, ~5 MB), "cdn" (plotly.js from cdn.plot.ly: small file,
     needs the internet), or a URL / path of a .js file (a missing local file gets plotly's copy written to it,
     referenced relative to the chart, so many charts can share it offline).
+    notebook: with no filename, show the chart inline instead of writing a file (as Backtesting.py does in
+    Jupyter) and return None; None (default) detects a notebook (see tradeforge.compat.notebook).
     Raises PlotValueError / PlotTypeError (ValueError / TypeError) naming the wrong input.
     """
     if plot_width is not None and (
@@ -688,15 +692,18 @@ def plot_backtest(
         panels.append(_Panel(label, HEIGHTS["indicator"], _line_traces(ctx, spec, values, names)))
 
     fig = _figure(ctx, panels, title, _subtitle(stats, len(all_marks), ctx.notes), show_legend)
+    config = {"responsive": True, "displaylogo": False, "scrollZoom": True, "showSendToCloud": False}
+    if plot_width is not None:
+        plot_width = int(plot_width)
+        fig.update_layout(width=plot_width)
+    if (filename is None or filename == "") and (in_notebook() if notebook is None else notebook):
+        show_inline(fig, config)
+        return None
     path = _target(filename, title)
     include_plotlyjs: bool | str = True if js_kind == "inline" else "cdn" if js_kind == "cdn" else False
     head = f"<head>\n<title>{html.escape(title)}</title>"
     if js_kind in ("url", "path"):
         head += "\n" + _plotly_js_script(plotly_js, path)
-    config = {"responsive": True, "displaylogo": False, "scrollZoom": True, "showSendToCloud": False}
-    if plot_width is not None:
-        plot_width = int(plot_width)
-        fig.update_layout(width=plot_width)
     size = {
         "default_width": "100%" if plot_width is None else f"{plot_width}px",
         "default_height": f"{fig.layout.height}px",
