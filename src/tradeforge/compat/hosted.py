@@ -84,7 +84,6 @@ class _HostRun(Run):
         self._tags: dict[int, Any] = {}
         self._orders = {}
         self._trades = {}
-        self._order_by_id: dict[int, CoreOrder] = {}
         self._position = Position(self, None)
         self._closed_views = []
         self.in_init = False

@@ -120,7 +120,6 @@ class Run:
         self._tags: dict[int, Any] = {}
         self._orders: dict[int, Order] = {}
         self._trades: dict[int, Trade] = {}
-        self._order_by_id: dict[int, CoreOrder] = {}
         self._indicator_attrs: list[tuple[str, Any, bool]] = []
         self._recomputed: list[tuple[str, Any, Any]] = []  # look-ahead indicators: recomputed on the bars so far
         self._strategy_dict: dict[str, Any] = {}
@@ -385,14 +384,9 @@ class Run:
     def exit_order(self, order_id: int | None) -> Order | None:
         if order_id is None:
             return None
-        core = self.engine.open.get(order_id)
+        core = self.engine.open.get(order_id) or self.engine.order_by_id(order_id)
         if core is None:
-            core = self._order_by_id.get(order_id)
-            if core is None:
-                core = next((o for o in reversed(self.engine.orders) if o.id == order_id), None)
-                if core is None:
-                    return None
-                self._order_by_id[order_id] = core
+            return None
         return self.order(core)
 
     def order_tag(self, core: CoreOrder) -> Any:

@@ -78,6 +78,14 @@ class Execution:
         """The id the next order placed (by a strategy or as an attached exit) will get."""
         return self._order_seq + 1
 
+    def order_by_id(self, order_id: int) -> Order | None:
+        """Any order this engine has taken (open or not), by id; None for an id it never gave."""
+        orders = self.orders
+        k = order_id - 1  # ids are given in order from 1 and each order is kept as it is given its id
+        if 0 <= k < len(orders) and orders[k].id == order_id:
+            return orders[k]
+        return next((o for o in reversed(orders) if o.id == order_id), None)
+
     def last_price_or_none(self, symbol: str) -> float | None:
         stream = self.base.get(symbol)
         return float(stream.column("close")[stream.n - 1]) if stream is not None and stream.n else None
@@ -130,17 +138,14 @@ class Execution:
             )
         if self.step < 0:
             raise ConfigError("orders can only be placed from on_bar (or later callbacks), not before the first bar")
-        if kind is not OrderType.MARKET:  # the prices each kind needs (market orders need none)
-            needed = {
-                OrderType.LIMIT: (limit,),
-                OrderType.STOP: (stop,),
-                OrderType.STOP_LIMIT: (limit, stop),
-                OrderType.TRAILING_STOP: (trail_amount if trail_amount is not None else trail_percent,),
-            }.get(kind, ())
-            if any(p is None for p in needed):
-                raise ConfigError(
-                    f"a {kind.value} order needs its price(s): limit={limit}, stop={stop}, trail={trail_amount}"
-                )
+        if kind is not OrderType.MARKET and (  # the prices each kind needs (market orders need none)
+            (limit is None and (kind is OrderType.LIMIT or kind is OrderType.STOP_LIMIT))
+            or (stop is None and (kind is OrderType.STOP or kind is OrderType.STOP_LIMIT))
+            or (kind is OrderType.TRAILING_STOP and trail_amount is None and trail_percent is None)
+        ):
+            raise ConfigError(
+                f"a {kind.value} order needs its price(s): limit={limit}, stop={stop}, trail={trail_amount}"
+            )
         now = self.now
         if valid_for is not None:  # counted from the close of the bar being processed (now is its open time)
             expire_at = now + self.base[symbol].timeframe + parse_timeframe(valid_for)
@@ -229,22 +234,25 @@ class Execution:
         return self._checks(strategy, order, pos, sign, reduces)
 
     def _checks(self, strategy: Strategy, order: Order, pos: Position, sign: int, reduces: bool) -> str | None:
-        try:
-            price = self.last_price(order.symbol)
-        except OrderRejected as exc:
-            return exc.reason
-        for p in (order.limit, order.stop):
-            if p is not None:
-                price = p
+        stream = self.base[order.symbol]
+        if stream.n == 0:
+            return f"no price for {order.symbol} yet: wait for its first bar"  # as last_price() refuses it
+        price = order.stop if order.stop is not None else order.limit
+        if price is None:
+            price = float(stream.column("close")[stream.n - 1])
         inst = self.instruments[order.symbol]
         if order.qty is not None:
             lots = inst.round_qty_down(order.qty)
             if lots == 0.0:
                 return f"order size {order.qty:g} is below the lot size {inst.lot_size:g} of {order.symbol}"
             order.qty = lots  # whole lots, as a venue would take it
-            value = order.qty * price * inst.multiplier
-            if inst.min_notional and value < inst.min_notional:
-                return f"order value {value:,.2f} is below the minimum notional {inst.min_notional:g} of {order.symbol}"
+            if inst.min_notional:
+                value = order.qty * price * inst.multiplier
+                if value < inst.min_notional:
+                    return (
+                        f"order value {value:,.2f} is below the minimum notional {inst.min_notional:g} of "
+                        f"{order.symbol}"
+                    )
         if not self.risk.active:
             return None
         # a fraction order is sized when it fills; estimate it now the way the broker will size it
@@ -354,7 +362,8 @@ class Execution:
         order.transition(status, ts)
         if not order.is_open:
             self.open.pop(order.id, None)
-        self._notify(order)
+        if order.strategy in self._wants_orders:
+            self._notify(order)
 
     def order_filled(
         self,

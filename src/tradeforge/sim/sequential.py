@@ -224,7 +224,7 @@ class SequentialBroker:
         low = col("low").item(i)
         prev_close = col("close").item(i - 1) if i > 0 else o
         symbol = stream.symbol
-        price_of = self._price_of(stream, i)
+        price_of = None  # made when an entry needs the account's value (most bars fill none)
         step = self.engine.step
         reprocess = False
         bar = (o, h, low, prev_close)
@@ -259,6 +259,8 @@ class SequentialBroker:
             if order.trade_id is not None:
                 self._close_trade_order(order, price, at)
                 continue
+            if price_of is None:
+                price_of = self._price_of(stream, i)
             if self._entry(order, price, at, price_of, is_market, stop, o, h, low):
                 reprocess = True
         if reprocess:
