@@ -60,6 +60,7 @@ class SequentialBroker:
         self.spread = float(spread)
         self.trade_on_close = bool(trade_on_close)
         self.working: list[Order] = []
+        self._gone: set[int] = set()  # ids of orders process() must skip: taken off the queue in its pass
         self.warnings: list[str] = []  # orders the broker cancelled, and why (Backtesting.py warns)
         self.on_warning: Callable[[str], None] | None = None
         # exits of a trade that go to the front of the queue (Backtesting.py 0.6.6: stop-losses and closes;
@@ -113,6 +114,7 @@ class SequentialBroker:
     def cancel(self, order: Order, reason: str) -> None:
         if order in self.working:
             self.working.remove(order)
+            self._gone.add(order.id)
         if order.is_open:
             self.engine.order_status(order, OrderStatus.CANCELLED, reason)
 
@@ -228,8 +230,10 @@ class SequentialBroker:
         step = self.engine.step
         reprocess = False
         bar = (o, h, low, prev_close)
+        gone = self._gone  # orders taken off the queue during this pass (a set: thousands may be working)
+        gone.clear()
         for order in list(self.working):
-            if order not in self.working:
+            if order.id in gone:
                 continue
             if order.symbol != symbol:  # multi-asset: every symbol's orders in one pass, in queue order
                 o, h, low, prev_close = self._bar(order.symbol, i)
@@ -387,6 +391,7 @@ class SequentialBroker:
     def _remove(self, order: Order) -> None:
         if order in self.working:
             self.working.remove(order)
+            self._gone.add(order.id)
 
     def _drop_for_margin(self, order: Order, what: str, price_of: Callable[[str], float]) -> None:
         """Cancel an order the account cannot pay for, warning as Backtesting.py does."""
