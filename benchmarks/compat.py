@@ -1,7 +1,9 @@
 """tradeforge.compat against Backtesting.py: the same strategy source, only the import changed.
 
 Cases: the SmaCross strategy exactly as in Backtesting.py's README (SMA(10, 20) cross, position.close() then
-buy()/sell() at full size) on GOOG daily and on the synthetic 1,000,000-bar random walk; then optimize() over a
+buy()/sell() at full size) on GOOG daily and on the synthetic 1,000,000-bar random walk; three order-heavy
+strategies (see make_order_strategy: a limit order re-placed every bar, bracketed trades, thousands of working
+orders) on the walk's first 100,000 (1,500) bars; then optimize() over a
 90-combination grid (n1 in 5..50 step 5 x n2 in 10..90 step 10, fee 0.2%) on the first 100,000 bars of the random
 walk. Every case checks that both libraries give identical trades (or identical heatmaps), prints seconds and
 the speed ratio, and with --json PATH writes rows {"case", "library", "seconds", "per_second", "peak_mb",
@@ -66,6 +68,46 @@ def make_strategy(library: str) -> Any:
     return SmaCross
 
 
+def make_order_strategy(library: str, kind: str) -> Any:
+    """Order-heavy strategies (the engine's order path rather than the bar loop), written once for both:
+    limit_reorder cancels its limit order and places a new one every bar (a fill each few bars, closed past 5
+    units); brackets keeps up to 3 trades open, each with a stop-loss and a take-profit; working_orders leaves
+    every order it places working (a limit far below the price), so thousands wait at once."""
+    Strategy = make_strategy(library).__mro__[1]
+
+    class LimitReorder(Strategy):  # type: ignore[misc, valid-type]
+        def init(self) -> None:
+            pass
+
+        def next(self) -> None:
+            close = self.data.Close[-1]
+            for order in self.orders:
+                order.cancel()
+            self.buy(size=1, limit=close * 0.999)
+            if self.position.size > 5:
+                self.position.close()
+
+    class Brackets(Strategy):  # type: ignore[misc, valid-type]
+        def init(self) -> None:
+            pass
+
+        def next(self) -> None:
+            close = self.data.Close[-1]
+            if len(self.trades) < 3:
+                self.buy(size=1, sl=close * 0.99, tp=close * 1.01)
+
+    class WorkingOrders(Strategy):  # type: ignore[misc, valid-type]
+        def init(self) -> None:
+            pass
+
+        def next(self) -> None:
+            self.buy(size=1, limit=self.data.Close[-1] * 0.5)
+
+    klass = {"limit_reorder": LimitReorder, "brackets": Brackets, "working_orders": WorkingOrders}[kind]
+    klass.__qualname__ = klass.__name__ = f"{klass.__name__}_{library.replace('.', '_')}"
+    return klass
+
+
 def backtest_class(library: str) -> Any:
     if library == "backtesting.py":
         from backtesting import Backtest
@@ -74,8 +116,11 @@ def backtest_class(library: str) -> Any:
     return Backtest
 
 
-def run_once(library: str, data: pd.DataFrame, cash: float, commission: float) -> pd.Series:
-    bt = backtest_class(library)(data, make_strategy(library), cash=cash, commission=commission)
+def run_once(
+    library: str, data: pd.DataFrame, cash: float, commission: float, strategy: str = "sma_cross"
+) -> pd.Series:
+    klass = make_strategy(library) if strategy == "sma_cross" else make_order_strategy(library, strategy)
+    bt = backtest_class(library)(data, klass, cash=cash, commission=commission)
     return bt.run()
 
 
@@ -125,14 +170,17 @@ def main() -> None:
     goog.index = goog.index.tz_localize(None)
     rows: list[dict[str, Any]] = []
     cases = [
-        ("compat_sma_cross_goog_daily", goog, 10_000.0, 0.002, 10),
-        (f"compat_sma_cross_random_walk_{args.bars}", frame_of(walk, args.bars), 10_000_000.0, 0.0, 1),
+        ("compat_sma_cross_goog_daily", goog, 10_000.0, 0.002, 10, "sma_cross"),
+        (f"compat_sma_cross_random_walk_{args.bars}", frame_of(walk, args.bars), 10_000_000.0, 0.0, 1, "sma_cross"),
+        ("compat_limit_reorder_random_walk_100000", frame_of(walk, 100_000), 10_000_000.0, 0.001, 1, "limit_reorder"),
+        ("compat_brackets_random_walk_100000", frame_of(walk, 100_000), 10_000_000.0, 0.001, 1, "brackets"),
+        ("compat_working_orders_random_walk_1500", frame_of(walk, 1_500), 10_000_000.0, 0.001, 1, "working_orders"),
     ]
-    for case, data, cash, fee, repeat in cases:
+    for case, data, cash, fee, repeat, strategy in cases:
         n = len(data)
         results = {}
         for library in ("tradeforge.compat", "backtesting.py"):
-            stats, seconds, peak = best(repeat, partial(run_once, library, data, cash, fee))
+            stats, seconds, peak = best(repeat, partial(run_once, library, data, cash, fee, strategy))
             results[library] = (stats, seconds)
             trades = int(stats["# Trades"])
             equity = float(stats["Equity Final [$]"])
@@ -141,7 +189,9 @@ def main() -> None:
         (tf, tf_s), (bt, bt_s) = results["tradeforge.compat"], results["backtesting.py"]
         if not np.allclose(trade_table(tf), trade_table(bt), rtol=1e-9, atol=0):
             raise SystemExit(f"{case}: the trades differ between tradeforge.compat and Backtesting.py")
-        print(f"{case}: identical trades; tradeforge.compat is {bt_s / tf_s:.2f}x faster")
+        ratio = bt_s / tf_s
+        verdict = f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x SLOWER"
+        print(f"{case}: identical trades; tradeforge.compat is {verdict}")
 
     case = f"compat_optimize_90_random_walk_{args.opt_bars}"
     data = frame_of(walk, args.opt_bars)
