@@ -20,6 +20,7 @@ from tradeforge.compat.runner import Run
 from tradeforge.compat.stats import run_stats, step_times
 from tradeforge.compat.strategy import Strategy
 from tradeforge.core.errors import StrategyError
+from tradeforge.core.heap import full_collections_deferred
 
 _COLUMNS = ("Open", "High", "Low", "Close", "Volume")
 
@@ -311,6 +312,10 @@ class Backtest:
         (the numbers are illustrative). Trading starts once every indicator has a value: the bar after the
         longest warm-up (NaN prefix) of the indicators declared with Strategy.I.
         """
+        with full_collections_deferred():  # until the statistics are made from the run's trades, not just the bars
+            return self._run(**kwargs)
+
+    def _run(self, **kwargs: Any) -> pd.Series:
         df = self._data
         settings: dict[str, Any] = {
             "cash": self._cash,
