@@ -111,6 +111,22 @@ def _warmup_bars(strategy: Strategy) -> int:
     return nbars
 
 
+def _check_numeric(data: pd.DataFrame, symbols: list[str] | None) -> None:
+    """Refuse OHLCV columns that hold text (numbers in an object column are fine)."""
+    columns = [c for c in data.columns if (c[1] if symbols is not None else c) in _COLUMNS]
+    for column in columns:
+        values = data[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        text = next((v for v in values if isinstance(v, (str, bytes))), None)
+        if text is not None or not all(isinstance(v, Number) or v is None for v in values):
+            example = text if text is not None else next(v for v in values if not isinstance(v, Number))
+            raise CompatTypeError(
+                f"column {column!r} holds {type(example).__name__} values ({example!r}, ...), not numbers: convert "
+                f"it with df[{column!r}] = pd.to_numeric(df[{column!r}])"
+            )
+
+
 class Backtest:
     """Backtest a Strategy subclass on OHLC data, exactly as Backtesting.py would, on tradeforge's engine.
 
@@ -172,6 +188,14 @@ class Backtest:
                 data.index = pd.to_datetime(data.index, unit="s")
         if len(data) == 0:
             raise CompatValueError("OHLC data is empty: pass at least one bar")
+        if pd.api.types.is_string_dtype(data.index) or (
+            pd.api.types.is_object_dtype(data.index) and any(isinstance(v, str) for v in data.index[:100])
+        ):
+            raise CompatTypeError(
+                f"data's index holds text ({data.index[0]!r}, ...), not times: parse it with "
+                "df.index = pd.to_datetime(df.index) (or read the file with pd.read_csv(..., index_col=0, "
+                "parse_dates=True))"
+            )
         self._symbols: list[str] | None = None
         data = symbols_first(data)  # yfinance.download's (field, ticker) columns
         if is_multi_asset(data):
@@ -191,6 +215,7 @@ class Backtest:
                 f"data must be a pandas DataFrame with columns 'Open', 'High', 'Low', 'Close', and (optionally) "
                 f"'Volume'; missing {missing}, columns present: {list(data.columns)}"
             )
+        _check_numeric(data, self._symbols)
         ohlc = data[["Open", "High", "Low", "Close"]] if self._symbols is None else data.xs("Close", axis=1, level=1)
         nan_rows = cast(pd.DataFrame, ohlc).isnull().any(axis="columns")
         if nan_rows.any():

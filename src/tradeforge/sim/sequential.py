@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from tradeforge.core.clock import iso
+from tradeforge.core.errors import DataError
 from tradeforge.core.orders import Order
 from tradeforge.core.series import Stream
 from tradeforge.core.trades import Trade
@@ -316,6 +318,12 @@ class SequentialBroker:
         adjusted = price * (1 + math.copysign(self.spread, sign))
         unit_cost = adjusted + self.commission(bt_size, price) / abs(bt_size)
         if order.qty is None:
+            if not unit_cost > 0:  # a fraction of equity buys unlimited units at a price of zero (or less)
+                raise DataError(
+                    f"bar {engine.step} ({iso(engine.now)}): a {order.side.name.lower()} order sized as a fraction "
+                    f"of equity would fill at a price of {price:g} ({order.symbol}), and no number of units can be "
+                    "sized at a price <= 0. Fix or drop the bars with such prices, or give the size in units"
+                )
             units = int((self.margin_available(order.strategy, price_of) * lev * abs(bt_size)) // unit_cost)
             if not units:
                 self._drop_for_margin(order, "the relative-sized order", price_of)

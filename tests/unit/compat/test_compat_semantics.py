@@ -269,6 +269,47 @@ def test_a_repeated_timestamp_is_refused_but_a_repeated_wall_clock_hour_is_not()
     assert run(compat, TcSmaCross, hourly)["Duration"] == pd.Timedelta(hours=len(hourly) - 1)
 
 
+def test_text_where_numbers_or_times_belong_is_refused_with_the_fix() -> None:
+    """Backtesting.py fails on these with pandas' own TypeError / AttributeError; ours names the column and the
+    conversion. Numbers held in an object column are not text: they run, with the float frame's results."""
+    as_text = SHORT.astype({"Close": str})
+    with pytest.raises(compat.errors.CompatTypeError, match=r"column 'Close' holds str values \('100.34'.*to_numeric"):
+        run(compat, TcSmaCross, as_text)
+    dated_text = SHORT.set_index(SHORT.index.strftime("%Y-%m-%d"))
+    with pytest.raises(TypeError, match=r"index holds text \('2004-08-19', \.\.\.\).*pd.to_datetime"):
+        run(compat, TcSmaCross, dated_text)
+    boxed = run(compat, TcSmaCross, GOOG.iloc[:300].astype(object))
+    plain = run(compat, TcSmaCross, GOOG.iloc[:300])
+    assert boxed["# Trades"] == plain["# Trades"] > 0
+    assert boxed["Equity Final [$]"] == plain["Equity Final [$]"]
+
+
+def test_a_fraction_of_equity_at_a_price_of_zero_is_a_data_error() -> None:
+    """Any number of units fits the equity at a price of 0: the order cannot be sized (Backtesting.py fills it
+    with made-up sizes). Whole units fill there, and the statistics then refuse the trade (its return is
+    undefined) naming its entry price."""
+    from tradeforge.core.errors import DataError
+
+    class Fraction(compat.Strategy):
+        def init(self):
+            pass
+
+        def next(self):
+            if not self.position:
+                self.buy(size=0.5)
+
+    class Units(Fraction):
+        def next(self):
+            if not self.position:
+                self.buy(size=3)
+
+    zero_open = SHORT.assign(Open=SHORT["Open"].where(np.arange(len(SHORT)) != 2, 0.0))
+    with pytest.raises(DataError, match=r"bar 2 \(2004-08-23.*price of 0 .*give the size in units"):
+        run(compat, Fraction, zero_open)
+    with pytest.raises(DataError, match=r"positive entry_price .*size=3.0, entry_price=0.0"):
+        run(compat, Units, zero_open, finalize_trades=True)
+
+
 @LIBS
 def test_exclusive_orders_keep_the_order_after_each_cancelled_one(lib: Any) -> None:
     """Backtesting.py cancels while iterating its order list: with a trade open, a second order in the same bar
