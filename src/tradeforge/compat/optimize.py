@@ -205,7 +205,9 @@ def optimize(
     if ranges:
         method = "bayes"
     if method not in ("grid", "random", "bayes"):
-        raise CompatValueError(f"method must be 'grid', 'random' or 'bayes' (Optuna), not {method!r}")
+        raise CompatValueError(
+            f"method must be 'grid', 'random' or 'bayes' (Optuna; Backtesting.py's 'sambo' runs it too), not {method!r}"
+        )
     if return_optimization and method != "bayes":
         raise CompatValueError("return_optimization=True is only valid with method='bayes' (or 'sambo')")
     grid = {k: _values(k, v) for k, v in kwargs.items()}
