@@ -214,10 +214,11 @@ class Run:
         is_long = size > 0
         if size == 0:
             raise CompatAssertionError("order size must not be zero")
-        # in init() the data is all there, so Backtesting.py checks sl/tp against the last close of all of it
-        last = float(self.closes[self.symbol][-1]) if self.in_init else self.last_price(self.symbol)
-        adjusted = last * (1 + math.copysign(self.spread, size))
-        ref = limit or stop or adjusted
+        ref = limit or stop
+        if not ref:  # a market order: sl/tp are checked against the last close, spread-adjusted
+            # in init() the data is all there, so Backtesting.py checks against the last close of all of it
+            last = float(self.closes[self.symbol][-1]) if self.in_init else self.last_price(self.symbol)
+            ref = last * (1 + math.copysign(self.spread, size))
         if is_long and not ((sl or -math.inf) < ref < (tp or math.inf)):
             raise CompatValueError(f"Long orders require: SL ({sl}) < LIMIT ({ref}) < TP ({tp})")
         if not is_long and not ((tp or -math.inf) < ref < (sl or math.inf)):
