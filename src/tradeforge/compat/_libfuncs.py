@@ -386,8 +386,7 @@ def plot_heatmaps(
     )
 
     config = {"displaylogo": False}
-    if not filename and (in_notebook() if notebook is None else notebook):
-        show_inline(fig, config)
+    if not filename and (in_notebook() if notebook is None else notebook) and show_inline(fig, config):
         return None
     path = Path(os.path.abspath(os.path.expanduser(filename or "heatmaps.html")))
     if not path.name.endswith(".html"):

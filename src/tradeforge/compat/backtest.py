@@ -112,18 +112,33 @@ def _warmup_bars(strategy: Strategy) -> int:
 
 
 def _check_numeric(data: pd.DataFrame, symbols: list[str] | None) -> None:
-    """Refuse OHLCV columns that hold text (numbers in an object column are fine)."""
+    """Refuse OHLC columns that hold anything but numbers (numbers in an object column, and missing values, which
+    the NaN check reports, are fine) and a Volume column that pandas cannot read as numbers."""
     columns = [c for c in data.columns if (c[1] if symbols is not None else c) in _COLUMNS]
     for column in columns:
         values = data[column]
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             continue
-        text = next((v for v in values if isinstance(v, (str, bytes))), None)
-        if text is not None or not all(isinstance(v, Number) or v is None for v in values):
-            example = text if text is not None else next(v for v in values if not isinstance(v, Number))
+        if (column[1] if symbols is not None else column) == "Volume":
+            try:  # volumes written as text ("22351900") are read as numbers, as Backtesting.py reads them
+                pd.to_numeric(values)
+            except (TypeError, ValueError) as exc:
+                raise CompatTypeError(
+                    f"column {column!r} cannot be read as numbers ({exc}); convert or drop it (Volume is optional)"
+                ) from exc
+            continue
+        bad = next(
+            (v for v in values if not (isinstance(v, (Number, np.bool_)) or v is None or v is pd.NA or v is pd.NaT)),
+            None,
+        )
+        if bad is not None:
+            fix = (
+                f"convert it with df[{column!r}] = pd.to_numeric(df[{column!r}])"
+                if isinstance(bad, (str, bytes))
+                else "prices must be numbers"
+            )
             raise CompatTypeError(
-                f"column {column!r} holds {type(example).__name__} values ({example!r}, ...), not numbers: convert "
-                f"it with df[{column!r}] = pd.to_numeric(df[{column!r}])"
+                f"column {column!r} holds {type(bad).__name__} values ({bad!r}, ...), not numbers: {fix}"
             )
 
 

@@ -696,8 +696,11 @@ def plot_backtest(
     if plot_width is not None:
         plot_width = int(plot_width)
         fig.update_layout(width=plot_width)
-    if (filename is None or filename == "") and (in_notebook() if notebook is None else notebook):
-        show_inline(fig, config)
+    if (
+        (filename is None or filename == "")
+        and (in_notebook() if notebook is None else notebook)
+        and show_inline(fig, config)
+    ):
         return None
     path = _target(filename, title)
     include_plotlyjs: bool | str = True if js_kind == "inline" else "cdn" if js_kind == "cdn" else False

@@ -282,6 +282,16 @@ def test_text_where_numbers_or_times_belong_is_refused_with_the_fix() -> None:
     plain = run(compat, TcSmaCross, GOOG.iloc[:300])
     assert boxed["# Trades"] == plain["# Trades"] > 0
     assert boxed["Equity Final [$]"] == plain["Equity Final [$]"]
+    # Volume is optional and only read: written as text it is read as numbers (Backtesting.py runs it too)
+    volume_text = run(compat, TcSmaCross, GOOG.iloc[:300].astype({"Volume": str}))
+    assert volume_text["Equity Final [$]"] == plain["Equity Final [$]"]
+    with pytest.raises(compat.errors.CompatTypeError, match=r"column 'Volume' cannot be read as numbers .*'abc'"):
+        run(compat, TcSmaCross, GOOG.iloc[:300].assign(Volume="abc"))
+    lists = SHORT.assign(Close=pd.Series([[1.0]] * len(SHORT), index=SHORT.index, dtype=object))
+    with pytest.raises(
+        compat.errors.CompatTypeError, match=r"column 'Close' holds list values .*prices must be numbers"
+    ):
+        run(compat, TcSmaCross, lists)
 
 
 def test_a_fraction_of_equity_at_a_price_of_zero_is_a_data_error() -> None:

@@ -1,5 +1,6 @@
 """Charts in Jupyter: Backtest.plot() and lib.plot_heatmaps() without a filename show the chart inline (plotly's
-renderer) and write no file, as Backtesting.py does there; set_bokeh_output() switches it like Backtesting.py's."""
+renderer) and write no file, as Backtesting.py does there; set_bokeh_output() switches it like Backtesting.py's.
+A script a notebook starts, and a kernel whose plotly cannot render (no nbformat), write the file."""
 
 from __future__ import annotations
 
@@ -47,6 +48,13 @@ def shown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[Any, di
     return calls
 
 
+@pytest.fixture
+def kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An IPython kernel running in this process, as get_ipython() shows it inside JupyterLab, VS Code or Colab."""
+    shell = types.SimpleNamespace(config={"IPKernelApp": {"connection_file": "kernel-1.json"}})
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+
+
 def _run() -> Backtest:
     bt = Backtest(GOOG.iloc[:300], SmaCross, commission=0.002)
     bt.run()
@@ -54,9 +62,8 @@ def _run() -> Backtest:
 
 
 def test_in_a_jupyter_kernel_plot_shows_inline_and_writes_no_file(
-    shown: list[tuple[Any, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    shown: list[tuple[Any, dict[str, Any]]], kernel: None, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("JPY_PARENT_PID", "12345")  # what a Jupyter kernel sets
     bt = _run()
     assert bt.plot() is None
     assert list(tmp_path.iterdir()) == []
@@ -72,30 +79,52 @@ def test_in_a_jupyter_kernel_plot_shows_inline_and_writes_no_file(
 
 
 def test_a_filename_still_writes_the_file_in_a_notebook(
-    shown: list[tuple[Any, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    shown: list[tuple[Any, dict[str, Any]]], kernel: None, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("JPY_PARENT_PID", "12345")
     path = _run().plot(filename="chart")
     assert path == tmp_path / "chart.html" and path.stat().st_size > 100_000
     assert shown == []
 
 
 def test_set_bokeh_output_overrides_the_detection(
-    shown: list[tuple[Any, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    shown: list[tuple[Any, dict[str, Any]]], kernel: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("JPY_PARENT_PID", "12345")
+    assert in_notebook()
     set_bokeh_output(notebook=False)  # as in Backtesting.py: files even inside Jupyter
     assert os.environ[NOTEBOOK_ENV] == "0" and not in_notebook()
     path = _run().plot()
     assert path == tmp_path / "SmaCross.html" and path.exists() and shown == []
 
-    monkeypatch.delenv("JPY_PARENT_PID")
-    set_bokeh_output(notebook=True)  # inline although no notebook is detected
+    monkeypatch.delitem(sys.modules, "IPython")
+    set_bokeh_output(np.True_)  # inline although no notebook is detected (any true value, as Backtesting.py)
     assert in_notebook()
     assert _run().plot() is None and len(shown) == 1
+    set_bokeh_output(0)
+    assert not in_notebook()
     assert compat.set_bokeh_output is set_bokeh_output
-    with pytest.raises(TypeError, match="True or False"):
-        set_bokeh_output(notebook="yes")  # type: ignore[arg-type]
+
+
+def test_a_script_started_from_a_notebook_writes_files(
+    shown: list[tuple[Any, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`!python script.py` inherits the kernel's JPY_PARENT_PID and MPLBACKEND but has no notebook to draw in."""
+    monkeypatch.setenv("JPY_PARENT_PID", "12345")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    assert not in_notebook()
+    assert _run().plot() == tmp_path / "SmaCross.html" and shown == []
+
+
+def test_without_nbformat_the_chart_is_written_to_a_file_with_a_warning(
+    kernel: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def no_nbformat(fig: Any, **kwargs: Any) -> None:  # what plotly raises in a kernel without nbformat
+        raise ValueError("Mime type rendering requires nbformat>=4.2.0 but it is not installed")
+
+    monkeypatch.setattr(plotly.basedatatypes.BaseFigure, "show", no_nbformat)
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match=r"could not show the chart in the notebook \(Mime type rendering requires"):
+        path = _run().plot()
+    assert path == tmp_path / "SmaCross.html" and path.stat().st_size > 100_000
 
 
 def test_outside_a_notebook_the_default_file_is_written(
@@ -126,11 +155,10 @@ def test_a_running_ipython_kernel_is_recognised(
 
 
 def test_plot_heatmaps_inline_in_a_notebook(
-    shown: list[tuple[Any, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    shown: list[tuple[Any, dict[str, Any]]], kernel: None, tmp_path: Path
 ) -> None:
     index = pd.MultiIndex.from_product([[5, 10], [20, 30, 40]], names=["n1", "n2"])
     heatmap = pd.Series(np.arange(6.0), index=index, name="Equity Final [$]")
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     assert plot_heatmaps(heatmap) is None and list(tmp_path.iterdir()) == []
     ((fig, _),) = shown
     assert [trace.type for trace in fig.data] == ["heatmap"]
