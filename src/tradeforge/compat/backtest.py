@@ -17,7 +17,7 @@ from tradeforge.compat._data import _Data, _Indicator
 from tradeforge.compat._multidata import _MultiData, is_multi_asset, normalise_multi, symbols_first
 from tradeforge.compat.errors import CompatAssertionError, CompatRuntimeError, CompatTypeError, CompatValueError
 from tradeforge.compat.runner import Run
-from tradeforge.compat.stats import run_stats, step_times
+from tradeforge.compat.stats import run_stats, step_times, strictly_increasing
 from tradeforge.compat.strategy import Strategy
 from tradeforge.core.errors import StrategyError
 from tradeforge.core.heap import full_collections_deferred
@@ -250,6 +250,14 @@ class Backtest:
         if not data.index.is_monotonic_increasing:
             warnings.warn("Data index is not sorted in ascending order. Sorting.", stacklevel=2)
             data = data.sort_index()
+        if data.index.has_duplicates:
+            repeated = data.index[data.index.duplicated()]
+            warnings.warn(
+                f"data has {len(repeated):,} bars that repeat an earlier bar's timestamp (the first at {repeated[0]}); "
+                "they run in order, one bar each, as in Backtesting.py. Drop them with "
+                "df[~df.index.duplicated()] if they are not real bars",
+                stacklevel=2,
+            )
         if not isinstance(data.index, pd.DatetimeIndex):
             warnings.warn(
                 "Data index is not datetime. Assuming simple periods, but `pd.DateTimeIndex` is advised.",
@@ -300,13 +308,13 @@ class Backtest:
 
     # ------------------------------------------------------------------- run
     def _timestamps(self) -> np.ndarray:
-        """The bars' times for the engine: the statistics' instants (UTC when tz-aware), strictly increasing."""
+        """The bars' times for the engine: the statistics' instants (UTC when tz-aware), strictly increasing.
+
+        Bars that repeat a timestamp run one after the other, in order, as Backtesting.py runs them (it counts
+        bars, not times): the engine's clock gives each a nanosecond after the one before. Everything reported
+        (trades' times, the equity curve) uses the data's own index."""
         index = self._data.index
-        ts = step_times(index)[0].copy()
-        if len(ts) > 1 and np.any(np.diff(ts) <= 0):
-            dup = index[1:][np.diff(ts) <= 0][0]
-            raise CompatValueError(f"data has a repeated timestamp {dup}: drop duplicates first")
-        return ts
+        return strictly_increasing(step_times(index)[0].copy())
 
     def run(self, **kwargs: Any) -> pd.Series:
         """Run the backtest; keyword arguments set strategy parameters. Returns the statistics Series:

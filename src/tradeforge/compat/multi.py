@@ -421,7 +421,7 @@ def minitrade_annualized(equity: pd.Series, trade_start_bar: int, max_drawdown: 
         tail = equity.iloc[trade_start_bar:]
         if period <= 1:
             period_returns = tail.resample("D").last().dropna().pct_change()
-            periods = float(365 if index.dayofweek.to_series().between(5, 6).mean() > 2 / 7 * 0.6 else 252)
+            periods = float(365 if index.day_of_week.to_series().between(5, 6).mean() > 2 / 7 * 0.6 else 252)
         elif 28 <= period <= 31:
             period_returns, periods = tail.pct_change(), 12.0
         elif 365 <= period <= 366:

@@ -44,6 +44,15 @@ def step_times(index: pd.Index) -> tuple[np.ndarray, np.ndarray | None]:
     return np.arange(len(index), dtype=np.int64) * 86_400_000_000_000, None
 
 
+def strictly_increasing(ts: np.ndarray) -> np.ndarray:
+    """ts with every repeated (or earlier) value moved the least that makes the sequence rise: bars that repeat
+    a timestamp are run and measured one after the other, a nanosecond apart, as Backtesting.py counts bars."""
+    if len(ts) < 2 or bool(np.all(ts[1:] > ts[:-1])):
+        return ts
+    steps = np.arange(len(ts), dtype=np.int64)
+    return np.maximum.accumulate(ts - steps) + steps
+
+
 def _drawdown_periods(dd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(end, start) bar of each drawdown period as Backtesting.py finds them: a period ends where the drawdown
     is back to 0, or at the last bar, and starts at the previous 0."""
@@ -244,6 +253,7 @@ def stats_series(
     """Backtesting.py's statistics Series from an equity curve and settled trades (fees per Backtesting.py)."""
     is_dt = isinstance(index, pd.DatetimeIndex)
     ts, calendar = step_times(index)
+    ts = strictly_increasing(ts)
     trades = list(trades)
     # with trade_on_close, a market order (dated at the previous close) can close a trade that a stop or limit
     # order opened in the same bar: Backtesting.py gives it an exit bar before its entry bar. The metrics
@@ -387,7 +397,7 @@ def stats_from_frames(
         raise CompatValueError(
             f"equity has {len(equity)} values but data has {len(index)} bars: pass the data the stats came from"
         )
-    ts, _ = step_times(index)
+    ts = strictly_increasing(step_times(index)[0])
     core = []
     row: Any
     for k, row in enumerate(trades.itertuples(index=False)):

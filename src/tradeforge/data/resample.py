@@ -143,7 +143,7 @@ def _session_keys(
     close_utc = close_local.tz_convert("UTC").as_unit("ns").asi8
     if tf >= NS_PER_WEEK and tf % NS_PER_WEEK == 0:
         weeks = tf // NS_PER_WEEK
-        monday = (day - pd.to_timedelta(day.dayofweek, unit="D")).as_unit("ns").asi8
+        monday = (day - pd.to_timedelta(day.day_of_week, unit="D")).as_unit("ns").asi8
         week_no = (monday - _MONDAY_OFFSET) // NS_PER_WEEK // weeks
         frame = pd.DataFrame({"week": week_no, "open": open_utc, "close": close_utc})
         first_open = frame.groupby("week")["open"].transform("min").to_numpy()

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from test_compat_optimize_lib import BtSmaCross, TcSmaCross
 
 import tradeforge.compat as compat
-from tradeforge.compat.errors import CompatValueError
 
 SHORT = GOOG.iloc[:60]
 LIBS = pytest.mark.parametrize("lib", [backtesting, compat], ids=["backtesting", "compat"])
@@ -257,10 +256,24 @@ def test_drawdown_periods_are_backtesting_pys(values: list[float]) -> None:
     assert starts.tolist() == prev[keep].tolist()
 
 
-def test_a_repeated_timestamp_is_refused_but_a_repeated_wall_clock_hour_is_not() -> None:
-    doubled = pd.concat([SHORT.iloc[:10], SHORT.iloc[9:]])
-    with pytest.raises(CompatValueError, match="repeated timestamp 2004-09-01"):
-        run(compat, TcSmaCross, doubled)
+def test_repeated_timestamps_run_bar_by_bar_as_in_backtesting_py() -> None:
+    """Bars that repeat a timestamp run in order, one bar each (Backtesting.py counts bars), with a warning that
+    names the first. Trades, equity and statistics are Backtesting.py's; the drawdown averages count each
+    drawdown once (Backtesting.py counts one that ends on a repeated timestamp once per repeat)."""
+    rng = np.random.default_rng(3)
+    rows = np.sort(np.r_[np.arange(len(GOOG)), rng.choice(len(GOOG), 40, replace=False)])
+    doubled = GOOG.iloc[rows]
+    with pytest.warns(UserWarning, match=r"40 bars that repeat an earlier bar's timestamp \(the first at 2004-"):
+        ours = compat.Backtest(doubled, TcSmaCross, commission=0.002, finalize_trades=True).run()
+    theirs = run(backtesting, BtSmaCross, doubled, commission=0.002, finalize_trades=True)
+    cols = ["Size", "EntryBar", "ExitBar", "EntryPrice", "ExitPrice", "PnL", "EntryTime", "ExitTime", "Duration"]
+    pd.testing.assert_frame_equal(ours["_trades"][cols], theirs["_trades"][cols], check_dtype=False, rtol=1e-12)
+    assert np.array_equal(ours["_equity_curve"]["Equity"].to_numpy(), theirs["_equity_curve"]["Equity"].to_numpy())
+    for key in theirs.index:
+        if key.startswith("_") or key in ("Avg. Drawdown [%]", "Avg. Drawdown Duration", "Max. Drawdown Duration"):
+            continue
+        a, b = ours[key], theirs[key]
+        assert a == b or (pd.isna(a) and pd.isna(b)) or np.isclose(a, b, rtol=1e-9), key
     # 01:00 comes twice when New York's clocks go back: two instants, two bars
     hourly = SHORT.copy()
     hourly.index = pd.date_range("2021-11-06 20:00", periods=len(hourly), freq="h", tz="America/New_York")
