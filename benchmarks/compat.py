@@ -73,7 +73,7 @@ def make_order_strategy(library: str, kind: str) -> Any:
     limit_reorder cancels its limit order and places a new one every bar (a fill each few bars, closed past 5
     units); brackets keeps up to 3 trades open, each with a stop-loss and a take-profit; working_orders leaves
     every order it places working (a limit far below the price), so thousands wait at once."""
-    Strategy = make_strategy(library).__mro__[1]
+    Strategy = strategy_class(library)
 
     class LimitReorder(Strategy):  # type: ignore[misc, valid-type]
         def init(self) -> None:
@@ -106,6 +106,14 @@ def make_order_strategy(library: str, kind: str) -> Any:
     klass = {"limit_reorder": LimitReorder, "brackets": Brackets, "working_orders": WorkingOrders}[kind]
     klass.__qualname__ = klass.__name__ = f"{klass.__name__}_{library.replace('.', '_')}"
     return klass
+
+
+def strategy_class(library: str) -> Any:
+    if library == "backtesting.py":
+        from backtesting import Strategy
+    else:
+        from tradeforge.compat import Strategy
+    return Strategy
 
 
 def backtest_class(library: str) -> Any:
@@ -165,7 +173,7 @@ def main() -> None:
     parser.add_argument("--json", dest="json_path", default=None)
     args = parser.parse_args()
 
-    walk = random_walk(max(args.bars, args.opt_bars))
+    walk = random_walk(max(args.bars, args.opt_bars, 100_000))  # the order-heavy cases take 100k bars
     goog = load_sample_frame("GOOG").rename(columns=str.capitalize)
     goog.index = goog.index.tz_localize(None)
     rows: list[dict[str, Any]] = []
